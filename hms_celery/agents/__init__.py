@@ -1,0 +1,1 @@
+"""Agents: Celery worker nodes, the skills they consume and the tasks they run."""

@@ -1,0 +1,89 @@
+"""The proof task (queue ``prove.z3``): decide one statement and commit the verdict once."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from hms_celery.app import app
+from hms_celery.errors import InfrastructureError, InputError
+from hms_celery.settings import get_settings
+from hms_celery.store import repository
+from hms_celery.verification.request import ProofRequest
+from hms_celery.verification.verdict import ProofOutcome, Verdict
+
+log = logging.getLogger(__name__)
+
+PROVE_TASK = "hms.prove"
+
+
+@app.task(
+    name=PROVE_TASK,
+    bind=True,
+    # The store being briefly unreachable must not drop the task: retry with backoff
+    # (a retry re-publishes the same task id, so the result commit stays idempotent).
+    autoretry_for=(InfrastructureError,),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    max_retries=40,
+)
+def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
+    """Run one proof attempt of ``payload`` (a :class:`ProofRequest`) and commit its result.
+
+    Returns ``{"task_id", "verdict", "committed", "attempt"}``; ``committed`` is False when
+    another attempt of the same task had already committed (the duplicate changes nothing).
+    """
+    task_id = self.request.id
+    agent = self.request.hostname or "unknown"
+    theorem_id = payload.get("theorem_id")
+    attempt = repository.begin_attempt(
+        task_id,
+        agent=agent,
+        pid=os.getpid(),
+        payload=payload,
+        queue=(self.request.delivery_info or {}).get("routing_key") or "prove.z3",
+        theorem_id=theorem_id if isinstance(theorem_id, str) else None,
+    )
+    settings = get_settings()
+    try:
+        request = ProofRequest.build(**payload)
+    except InputError as exc:  # published around the client's validation: record, don't crash
+        return _commit(task_id, attempt, agent, None, ProofOutcome(Verdict.ERROR, reason=str(exc)))
+    try:
+        outcome = request.run(
+            timeout=settings.prover_timeout,
+            max_size=settings.bounded_max_size,
+            rlimit=settings.prover_rlimit,
+            strategy=settings.default_strategy,
+        )
+    except SoftTimeLimitExceeded:
+        outcome = ProofOutcome(
+            Verdict.TIMEOUT,
+            reason="the task's soft time limit ran out before the prover answered",
+            backend=request.backend,
+        )
+    except Exception as exc:  # a bug, not bad input: record it, then let Celery see it
+        log.exception("proof attempt %s/%s crashed", task_id, attempt)
+        repository.fail_attempt(
+            task_id, attempt_number=attempt, agent=agent, error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    return _commit(task_id, attempt, agent, request.theorem_id, outcome)
+
+
+def _commit(
+    task_id: str, attempt: int, agent: str, theorem_id: str | None, outcome: ProofOutcome
+) -> dict[str, Any]:
+    committed = repository.commit_result(
+        task_id, attempt_number=attempt, agent=agent, theorem_id=theorem_id, outcome=outcome
+    )
+    return {
+        "task_id": task_id,
+        "verdict": outcome.verdict.value,
+        "committed": committed,
+        "attempt": attempt,
+    }

@@ -1,0 +1,80 @@
+"""The Celery application: ``celery -A hms_celery worker|beat|flower``.
+
+Configuration comes from :mod:`hms_celery.settings`; queues and routes from the skill
+registry.  JSON only, late acknowledgement, prefetch 1: a task taken by a worker that dies
+is redelivered, never silently dropped, and no worker hoards tasks it is not running.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from hms_celery.agents.skills import task_queues, task_routes
+from hms_celery.settings import Settings, get_settings
+
+TASK_MODULES = ["hms_celery.agents.prover"]
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply ``settings`` to ``app`` (also used by tests with other settings)."""
+    connect_timeout = settings.connect_timeout
+    app.conf.update(
+        broker_url=settings.effective_broker_url,
+        result_backend=settings.effective_result_backend,
+        # Security: JSON everywhere, never pickle.
+        task_serializer="json",
+        result_serializer="json",
+        event_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        # Delivery: ack after the task ran; requeue if the worker process is lost.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        # Routing from the skill registry.
+        task_queues=task_queues(),
+        task_routes=task_routes(),
+        task_default_queue="hms.default",
+        task_create_missing_queues=False,
+        # Proof tasks carry their own limits; these back up Z3's soft timeout.
+        task_soft_time_limit=settings.soft_time_limit,
+        task_time_limit=settings.hard_time_limit,
+        # Events for Flower and the health sweep.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        # Fail fast (and clearly) when the broker is down instead of hanging.
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=connect_timeout,
+        broker_transport_options={
+            "socket_connect_timeout": connect_timeout,
+            "visibility_timeout": 3600,
+        },
+        redis_socket_connect_timeout=connect_timeout,
+        redis_socket_timeout=30,
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
+        result_expires=24 * 3600,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        timezone="UTC",
+        enable_utc=True,
+    )
+
+
+app = Celery("hms", include=TASK_MODULES)
+configure(app, get_settings())
+
+
+def reconfigure() -> Settings:
+    """Re-read the settings (after the environment changed) and apply them to ``app``."""
+    from hms_celery.settings import reset_settings
+
+    reset_settings()
+    settings = get_settings()
+    configure(app, settings)
+    return settings

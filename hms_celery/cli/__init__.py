@@ -1,0 +1,1 @@
+"""The ``hms`` command line."""

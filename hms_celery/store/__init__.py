@@ -1,0 +1,1 @@
+"""The SQL store (SQLAlchemy + Alembic): tasks, attempts, proof results, audit log."""

@@ -1,0 +1,103 @@
+"""Engines and sessions. One engine per URL per process (re-created after a fork)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hms_celery.errors import InfrastructureError
+from hms_celery.settings import get_settings
+
+_engines: dict[tuple[int, str], Engine] = {}
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets the client read while a worker writes; busy_timeout waits instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The engine for ``url`` (default: the configured store), created on first use."""
+    url = url or get_settings().effective_database_url
+    key = (os.getpid(), url)  # engines must not cross a fork (prefork pool children)
+    engine = _engines.get(key)
+    if engine is None:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            timeout = int(get_settings().connect_timeout)
+            engine = create_engine(
+                url, pool_pre_ping=True, connect_args={"connect_timeout": max(timeout, 1)}
+            )
+        _engines[key] = engine
+    return engine
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A transaction: commits on success, rolls back on error.
+
+    A database that cannot be reached raises :class:`InfrastructureError` naming the URL.
+    """
+    engine = get_engine(url)
+    session = sessionmaker(bind=engine, expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        if _is_connection_error(exc):
+            raise InfrastructureError(
+                f"database unreachable: {_short(exc)}", url=safe_url(engine.url)
+            ) from exc
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_database(url: str | None = None) -> None:
+    """Raise :class:`InfrastructureError` unless the database answers a query."""
+    with session_scope(url) as session:
+        session.execute(text("SELECT 1"))
+
+
+def safe_url(url: object) -> str:
+    """The URL with any password hidden (for messages and logs)."""
+    return make_url(str(url)).render_as_string(hide_password=True)
+
+
+def _is_connection_error(exc: SQLAlchemyError) -> bool:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _short(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of this process."""
+    for key, engine in list(_engines.items()):
+        engine.dispose()
+        del _engines[key]

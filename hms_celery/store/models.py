@@ -1,0 +1,111 @@
+"""SQLAlchemy 2 typed models: the store is the source of truth for task status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every HMS table."""
+
+
+class TaskStatus:
+    """Values of :attr:`Task.status`."""
+
+    PENDING = "PENDING"  # recorded and published, not started
+    RUNNING = "RUNNING"  # an attempt is in flight
+    DONE = "DONE"  # a result is committed
+    FAILED = "FAILED"  # ended without a verdict (the error says why)
+    REJECTED = "REJECTED"  # could not be published (broker unreachable)
+
+    FINAL = frozenset({DONE, FAILED, REJECTED})
+
+
+class Task(Base):
+    """One submitted unit of work (a proof attempt request), keyed by its Celery task id."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="proof")
+    queue: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.PENDING, index=True)
+    theorem_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    family: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the task's kwargs, for re-publishing
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    attempts: Mapped[list[Attempt]] = relationship(
+        back_populates="task", order_by="Attempt.number", cascade="all, delete-orphan"
+    )
+    result: Mapped[ProofResult | None] = relationship(back_populates="task")
+
+
+class Attempt(Base):
+    """One execution of a task by one agent (a redelivery or requeue is a new attempt)."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_task_number", "task_id", "number", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    agent: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))  # a verdict, DUPLICATE or ERROR
+    error: Mapped[str | None] = mapped_column(Text)
+
+    task: Mapped[Task] = relationship(back_populates="attempts")
+
+
+class ProofResult(Base):
+    """The committed verdict of a proof task. One row per task: the first completion wins."""
+
+    __tablename__ = "proof_results"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    agent: Mapped[str] = mapped_column(String(200))
+    theorem_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    verdict: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    counterexample: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    bound: Mapped[int | None] = mapped_column(Integer)
+    backend: Mapped[str] = mapped_column(String(32))
+    strategy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    elapsed_s: Mapped[float] = mapped_column(Float)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    task: Mapped[Task] = relationship(back_populates="result")
+
+
+class AuditEvent(Base):
+    """Append-only log of what happened and why (submissions, results, duplicates, errors)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str | None] = mapped_column(String(200), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

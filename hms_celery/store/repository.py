@@ -1,0 +1,256 @@
+"""Store operations used by the client and the workers.
+
+Every function is one transaction.  ``commit_result`` is idempotent, keyed by the task id:
+the first completion wins and any later one (a redelivery, a zombie) changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from hms_celery.store.db import session_scope
+from hms_celery.store.models import Attempt, AuditEvent, ProofResult, Task, TaskStatus, utcnow
+from hms_celery.verification.verdict import ProofOutcome
+
+
+def audit(session: Session, actor: str, action: str, subject: str | None, **details: Any) -> None:
+    """Append one audit event inside ``session``'s transaction."""
+    session.add(AuditEvent(actor=actor, action=action, subject=subject, details=details))
+
+
+def record_submission(
+    task_id: str,
+    *,
+    queue: str,
+    payload: dict[str, Any],
+    theorem_id: str | None,
+    family: str | None,
+    actor: str,
+    kind: str = "proof",
+) -> None:
+    """Record a task before it is published, so it can never be lost once accepted."""
+    with session_scope() as session:
+        session.add(
+            Task(
+                id=task_id,
+                kind=kind,
+                queue=queue,
+                status=TaskStatus.PENDING,
+                theorem_id=theorem_id,
+                family=family,
+                payload=payload,
+            )
+        )
+        audit(session, actor, "task.submitted", task_id, queue=queue, theorem_id=theorem_id)
+
+
+def mark_rejected(task_id: str, error: str, actor: str) -> None:
+    """The broker refused the task: it was never accepted."""
+    with session_scope() as session:
+        session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(status=TaskStatus.REJECTED, error=error, finished_at=utcnow())
+        )
+        audit(session, actor, "task.rejected", task_id, error=error)
+
+
+def begin_attempt(
+    task_id: str,
+    *,
+    agent: str,
+    pid: int | None,
+    payload: dict[str, Any],
+    queue: str,
+    theorem_id: str | None = None,
+) -> int:
+    """Open a new attempt of ``task_id`` on ``agent``; returns its number (1, 2, …).
+
+    A task published without the client (e.g. ``send_task``) gets its row here.
+    """
+    with session_scope() as session:
+        task = session.get(Task, task_id, with_for_update=True)
+        if task is None:
+            task = Task(
+                id=task_id,
+                queue=queue,
+                payload=payload,
+                theorem_id=theorem_id,
+                status=TaskStatus.PENDING,
+            )
+            session.add(task)
+            session.flush()
+        number = (
+            session.scalar(select(func.max(Attempt.number)).where(Attempt.task_id == task_id)) or 0
+        ) + 1
+        session.add(Attempt(task_id=task_id, number=number, agent=agent, pid=pid))
+        if task.status not in TaskStatus.FINAL:
+            task.status = TaskStatus.RUNNING
+        return number
+
+
+def commit_result(
+    task_id: str,
+    *,
+    attempt_number: int,
+    agent: str,
+    theorem_id: str | None,
+    outcome: ProofOutcome,
+) -> bool:
+    """Commit ``outcome`` as the task's result unless one exists. True if this call won."""
+    row = {
+        "task_id": task_id,
+        "attempt_number": attempt_number,
+        "agent": agent,
+        "theorem_id": theorem_id,
+        "verdict": outcome.verdict.value,
+        "reason": outcome.reason,
+        "counterexample": outcome.counterexample,
+        "bound": outcome.bound,
+        "backend": outcome.backend,
+        "strategy": outcome.strategy,
+        "elapsed_s": outcome.elapsed_s,
+        "stats": outcome.stats,
+        "created_at": utcnow(),
+    }
+    with session_scope() as session:
+        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+        inserted = session.execute(
+            dialect.insert(ProofResult).values(**row).on_conflict_do_nothing()
+        ).rowcount
+        won = inserted == 1
+        now = utcnow()
+        if won:
+            session.execute(
+                update(Task)
+                .where(Task.id == task_id)
+                .values(status=TaskStatus.DONE, verdict=outcome.verdict.value, finished_at=now)
+            )
+        _close_attempt(
+            session, task_id, attempt_number, outcome.verdict.value if won else "DUPLICATE"
+        )
+        audit(
+            session,
+            agent,
+            "result.committed" if won else "result.duplicate",
+            task_id,
+            attempt=attempt_number,
+            verdict=outcome.verdict.value,
+        )
+        return won
+
+
+def fail_attempt(task_id: str, *, attempt_number: int, agent: str, error: str) -> None:
+    """An attempt ended in an exception: close it and mark the task FAILED (unless done)."""
+    with session_scope() as session:
+        _close_attempt(session, task_id, attempt_number, "ERROR", error)
+        session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status.not_in(TaskStatus.FINAL))
+            .values(status=TaskStatus.FAILED, error=error, finished_at=utcnow())
+        )
+        audit(session, agent, "task.failed", task_id, attempt=attempt_number, error=error)
+
+
+def _close_attempt(
+    session: Session, task_id: str, number: int, outcome: str, error: str | None = None
+) -> None:
+    session.execute(
+        update(Attempt)
+        .where(Attempt.task_id == task_id, Attempt.number == number)
+        .values(ended_at=utcnow(), outcome=outcome, error=error)
+    )
+
+
+def task_status(task_id: str) -> dict[str, Any] | None:
+    """Everything the store knows about a task, as JSON-ready data (None if unknown)."""
+    with session_scope() as session:
+        task = session.get(Task, task_id)
+        if task is None:
+            return None
+        result = task.result
+        attempts = [
+            {
+                "number": a.number,
+                "agent": a.agent,
+                "pid": a.pid,
+                "started_at": _iso(a.started_at),
+                "ended_at": _iso(a.ended_at),
+                "outcome": a.outcome,
+                "error": a.error,
+            }
+            for a in task.attempts
+        ]
+        return {
+            "task_id": task.id,
+            "kind": task.kind,
+            "queue": task.queue,
+            "state": task.status,
+            "theorem_id": task.theorem_id,
+            "family": task.family,
+            "verdict": task.verdict,
+            "error": task.error,
+            "reason": result.reason if result else None,
+            "counterexample": result.counterexample if result else None,
+            "bound": result.bound if result else None,
+            "backend": result.backend if result else task.payload.get("backend"),
+            "strategy": result.strategy if result else None,
+            "stats": result.stats if result else None,
+            "agent": result.agent if result else (attempts[-1]["agent"] if attempts else None),
+            "attempts": attempts,
+            "payload": task.payload,
+            "timings": {
+                "created_at": _iso(task.created_at),
+                "finished_at": _iso(task.finished_at),
+                "prover_s": result.elapsed_s if result else None,
+                "total_s": _seconds(task.created_at, task.finished_at),
+            },
+        }
+
+
+def audit_events(subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest audit events (optionally about one subject), oldest first."""
+    with session_scope() as session:
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if subject is not None:
+            query = query.where(AuditEvent.subject == subject)
+        events = list(session.scalars(query))
+        return [
+            {
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "subject": e.subject,
+                "details": e.details,
+            }
+            for e in reversed(events)
+        ]
+
+
+def count_results(task_id: str) -> int:
+    """How many results are committed for ``task_id`` (0 or 1, by construction)."""
+    with session_scope() as session:
+        return (
+            session.scalar(
+                select(func.count()).select_from(ProofResult).where(ProofResult.task_id == task_id)
+            )
+            or 0
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    # SQLite drops the tzinfo; compare naive-to-naive in that case.
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+    return (end - start).total_seconds()

@@ -1,0 +1,47 @@
+"""Verdicts and the outcome record every prover backend returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Verdict(str, Enum):
+    """What a backend concluded about a statement."""
+
+    PROVED = "PROVED"  # holds for every value of every variable
+    REFUTED = "REFUTED"  # a counterexample exists, re-checked by exact evaluation
+    BOUNDED = "BOUNDED"  # holds for every size parameter ≤ bound that was tried: not a proof
+    UNKNOWN = "UNKNOWN"  # the backend gave up (incomplete theory, resource limit)
+    TIMEOUT = "TIMEOUT"  # the time limit ran out
+    UNSUPPORTED = "UNSUPPORTED"  # outside this backend's fragment
+    ERROR = "ERROR"  # bad input: the reason says what
+
+
+@dataclass
+class ProofOutcome:
+    """The result of one proof attempt.
+
+    ``counterexample`` maps every statement variable to a JSON value made of exact rationals
+    written as strings (``"3/2"``, ``"-100"``): a scalar is a string, a vector ``Fin n → ℝ`` a
+    list of strings, a function ``ℝ → ℝ`` ``{"entries": [[x, y], ...], "else": y}``.
+    """
+
+    verdict: Verdict
+    reason: str = ""
+    counterexample: dict[str, Any] | None = None
+    bound: int | None = None  # BOUNDED: every size parameter ≤ bound was checked
+    backend: str = "z3"
+    strategy: dict[str, Any] | None = None
+    elapsed_s: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["verdict"] = self.verdict.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProofOutcome:
+        return cls(**{**data, "verdict": Verdict(data["verdict"])})

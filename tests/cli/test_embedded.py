@@ -1,0 +1,79 @@
+"""`hms demo` and `hms up` on the embedded default: no HMS_* settings, no outside services."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hms_celery.verification.catalogue import load_catalogue
+
+HMS = [sys.executable, "-m", "hms_celery.cli.main"]
+
+
+def _embedded_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HMS_")}
+    env["HMS_DATA_DIR"] = str(data_dir)
+    return env
+
+
+@pytest.mark.slow
+def test_demo_checks_the_catalogue_on_the_embedded_stack(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*HMS, "demo", "--json"],
+        env=_embedded_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = json.loads(done.stdout)
+    assert len(rows) == len(load_catalogue())
+    assert all(r["agrees"] for r in rows)
+    assert "redis://127.0.0.1:" in done.stderr  # the embedded broker, on a private port
+    assert (tmp_path / "hms.db").exists()
+    assert not (tmp_path / "stack.json").exists()  # cleaned up on exit
+
+
+@pytest.mark.slow
+def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = _embedded_env(tmp_path)
+    log = (tmp_path / "up.out").open("w")
+    up = subprocess.Popen(
+        [*HMS, "up"], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "HMS is up" not in (tmp_path / "up.out").read_text():
+            assert up.poll() is None, (tmp_path / "up.out").read_text()
+            assert time.monotonic() < deadline, "hms up did not come up"
+            time.sleep(0.2)
+        stack = json.loads((tmp_path / "stack.json").read_text())
+        assert stack["broker_url"].startswith("redis://127.0.0.1:")
+        proved = subprocess.run(
+            [*HMS, "prove", "∀ a b : ℝ, a ≤ b → a + 1 ≤ b + 1", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proved.returncode == 0, proved.stderr
+        assert json.loads(proved.stdout)["verdict"] == "PROVED"
+    finally:
+        up.send_signal(signal.SIGTERM)
+        code = up.wait(60)
+        log.close()
+    output = (tmp_path / "up.out").read_text()
+    assert code == 0, output
+    assert "stopped." in output
+    assert not (tmp_path / "stack.json").exists()
+    leftover = subprocess.run(
+        ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftover == [], f"children left running: {leftover}"

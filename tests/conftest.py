@@ -1,0 +1,162 @@
+"""Shared fixtures: real Redis, real PostgreSQL, real Celery worker processes.
+
+Service tests use the machine's Redis (127.0.0.1:6379, a dedicated database number) and
+PostgreSQL (127.0.0.1:5432, a fresh database per test session, dropped afterwards).  Override
+with HMS_TEST_REDIS_URL / HMS_TEST_PG_ADMIN_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REDIS_URL = os.environ.get("HMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+PG_ADMIN_URL = os.environ.get(
+    "HMS_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REPO = Path(__file__).resolve().parents[1]
+
+# Tests must never pick up a developer's own configuration or a running `hms up`.
+for _name in list(os.environ):
+    if _name.startswith("HMS_") and not _name.startswith("HMS_TEST_"):
+        del os.environ[_name]
+
+
+def _pg_dsn(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is required at {REDIS_URL}: {exc} (.ci/run starts it)")
+    client.flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    import psycopg2
+
+    name = f"hms_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is required at {PG_ADMIN_URL}: {exc} (.ci/run starts it)")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = _pg_dsn(name).replace("postgresql://", "postgresql+psycopg2://", 1)
+    yield url
+    from hms_celery.store.db import dispose_engines
+
+    dispose_engines()
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'hms.db'}"
+
+
+def configure_process(env: dict[str, str]) -> None:
+    """Point this test process (client side) at ``env``'s services."""
+    from hms_celery.app import reconfigure
+
+    os.environ.update(env)
+    reconfigure()
+
+
+@pytest.fixture(scope="session")
+def stack_env(
+    redis_url: str, pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """Environment of the service tests: local Redis broker, fresh PostgreSQL store."""
+    from hms_celery.store.migrate import upgrade
+
+    data_dir = tmp_path_factory.mktemp("hms-data")
+    env = {
+        "HMS_BROKER_URL": redis_url,
+        "HMS_DATABASE_URL": pg_url,
+        "HMS_DATA_DIR": str(data_dir),
+        "HMS_PROVER_TIMEOUT": "60",
+    }
+    configure_process(env)
+    upgrade(pg_url)
+    return env
+
+
+class WorkerProcess:
+    """A real ``celery worker`` child process."""
+
+    def __init__(self, env: dict[str, str], queues: str = "prove.z3", concurrency: int = 2):
+        self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+        self.log_path = Path(env["HMS_DATA_DIR"]) / f"{self.name.split('@')[0]}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "hms_celery", "worker",
+                "-Q", queues, "-n", self.name, "-c", str(concurrency), "-l", "INFO",
+                "--without-mingle", "--without-gossip",
+            ],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from hms_celery.app import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log()}")
+            replies = app.control.ping([self.name], timeout=0.5) or []
+            if any(self.name in r for r in replies):
+                return
+        raise RuntimeError(f"worker {self.name} not ready: {self.log()}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def worker(stack_env: dict[str, str]) -> Iterator[WorkerProcess]:
+    """One prove.z3 worker for the whole session."""
+    proc = WorkerProcess(stack_env)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()

@@ -1,0 +1,109 @@
+"""The store on SQLite and on PostgreSQL: migrations, attempts, idempotent result commits."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import inspect
+
+from hms_celery.errors import InfrastructureError
+from hms_celery.store import repository
+from hms_celery.store.db import check_database, get_engine
+from hms_celery.store.migrate import current_revision, head_revision, upgrade
+from hms_celery.verification.verdict import ProofOutcome, Verdict
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    upgrade(url)
+    monkeypatch.setenv("HMS_DATABASE_URL", url)
+    from hms_celery.settings import reset_settings
+
+    reset_settings()
+    yield url
+    reset_settings()
+
+
+def _submit(payload: dict | None = None) -> str:
+    task_id = str(uuid.uuid4())
+    repository.record_submission(
+        task_id,
+        queue="prove.z3",
+        payload=payload or {"statement": "1 = 1"},
+        theorem_id="t-1",
+        family="t",
+        actor="test",
+    )
+    return task_id
+
+
+def test_migrations_reach_head_and_create_tables(store_url: str) -> None:
+    assert current_revision(store_url) == head_revision() is not None
+    tables = set(inspect(get_engine(store_url)).get_table_names())
+    assert {"tasks", "attempts", "proof_results", "audit_log", "alembic_version"} <= tables
+    assert upgrade(store_url) == head_revision()  # idempotent
+
+
+def test_first_completion_wins_and_duplicates_change_nothing(store_url: str) -> None:
+    task_id = _submit()
+    first = repository.begin_attempt(task_id, agent="a@h", pid=1, payload={}, queue="prove.z3")
+    second = repository.begin_attempt(task_id, agent="b@h", pid=2, payload={}, queue="prove.z3")
+    assert (first, second) == (1, 2)
+    assert repository.task_status(task_id)["state"] == "RUNNING"
+
+    proved = ProofOutcome(Verdict.PROVED, reason="unsat", elapsed_s=0.5)
+    late = ProofOutcome(Verdict.REFUTED, counterexample={"x": "1"}, elapsed_s=0.1)
+    assert repository.commit_result(
+        task_id, attempt_number=second, agent="b@h", theorem_id="t-1", outcome=proved
+    )
+    assert not repository.commit_result(
+        task_id, attempt_number=first, agent="a@h", theorem_id="t-1", outcome=late
+    )
+    status = repository.task_status(task_id)
+    assert status["state"] == "DONE"
+    assert status["verdict"] == "PROVED"
+    assert status["agent"] == "b@h"
+    assert status["counterexample"] is None
+    assert [a["outcome"] for a in status["attempts"]] == ["DUPLICATE", "PROVED"]
+    assert repository.count_results(task_id) == 1
+    actions = [e["action"] for e in repository.audit_events(task_id)]
+    assert actions == ["task.submitted", "result.committed", "result.duplicate"]
+
+
+def test_failed_attempt_marks_task_failed_but_not_a_done_one(store_url: str) -> None:
+    task_id = _submit()
+    number = repository.begin_attempt(task_id, agent="a@h", pid=1, payload={}, queue="q")
+    repository.fail_attempt(task_id, attempt_number=number, agent="a@h", error="boom")
+    status = repository.task_status(task_id)
+    assert status["state"] == "FAILED"
+    assert status["error"] == "boom"
+
+    done = _submit()
+    n = repository.begin_attempt(done, agent="a@h", pid=1, payload={}, queue="q")
+    repository.commit_result(
+        done, attempt_number=n, agent="a@h", theorem_id=None, outcome=ProofOutcome(Verdict.PROVED)
+    )
+    repository.fail_attempt(done, attempt_number=n, agent="a@h", error="late crash")
+    assert repository.task_status(done)["state"] == "DONE"
+
+
+def test_task_published_without_client_gets_a_row(store_url: str) -> None:
+    task_id = str(uuid.uuid4())
+    number = repository.begin_attempt(
+        task_id, agent="a@h", pid=1, payload={"statement": "x"}, queue="prove.z3"
+    )
+    assert number == 1
+    assert repository.task_status(task_id)["payload"] == {"statement": "x"}
+
+
+def test_unknown_task_is_none(store_url: str) -> None:
+    assert repository.task_status("no-such-task") is None
+
+
+def test_unreachable_database_names_the_url() -> None:
+    url = "postgresql+psycopg2://nobody@127.0.0.1:1/nothing"
+    with pytest.raises(InfrastructureError) as info:
+        check_database(url)
+    assert "127.0.0.1:1" in info.value.url
