@@ -1,0 +1,1008 @@
+"""Surface tree → typed core AST (:mod:`hms_celery.verification.ast`).
+
+The elaborator follows Lean 4 / Mathlib:
+
+* **Numeric trees** (``+ - * / %``, unary ``-``, the base of ``^``, and both sides of a
+  comparison) are elaborated like Lean's ``binop%``/``binrel%``: the types of the leaves are
+  inferred first, their maximum in ℕ ⊂ ℤ ⊂ ℚ ⊂ ℝ (starting from the expected type) becomes the
+  type of the whole tree, and :class:`Cast` is inserted on smaller leaves.  Literals are
+  polymorphic and take the tree's type (ℕ by default); a decimal literal needs ℚ or ℝ.
+  ``Fin n`` leaves are cast to ℕ first.
+* **Binder types** that are not written (``∀ x, …``, ``∑ i, …``) are inferred from the uses of
+  the variable (``w i`` with ``w : Fin n → ℝ`` makes ``i : Fin n``) by a first elaboration pass
+  with a metavariable; as in Lean, a variable only constrained by a numeric literal is ℕ.
+* **Definitions** are called with all their parameters: implicit ones (``{n : ℕ}``) are inferred
+  by unifying the argument types with the parameter types.
+
+Every error is a :class:`~hms_celery.errors.StatementError` with the position of the culprit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+from hms_celery.errors import StatementError
+from hms_celery.verification.ast import (
+    NAT,
+    PROP,
+    App,
+    Arrow,
+    BinOp,
+    BoolLit,
+    Builtin,
+    Call,
+    Cast,
+    Compare,
+    Definition,
+    Expr,
+    FinT,
+    Ite,
+    Lambda,
+    Let,
+    Lit,
+    Logic,
+    Neg,
+    Not,
+    Num,
+    Param,
+    Pos,
+    Pow,
+    PropT,
+    Quant,
+    Range,
+    Scalar,
+    Statement,
+    Sum,
+    Type,
+    Var,
+)
+from hms_celery.verification.parser import (
+    SAbs,
+    SApp,
+    SAscribe,
+    SBin,
+    SBinder,
+    SBool,
+    SCmp,
+    SDef,
+    SExpr,
+    SIte,
+    SLambda,
+    SLet,
+    SLogic,
+    SName,
+    SNeg,
+    SNot,
+    SNum,
+    SPow,
+    SQuant,
+    SSum,
+    SType,
+    TFin,
+    TProp,
+    TScalar,
+    parse_expression,
+    parse_type,
+)
+
+BUILTINS = {"abs": 1, "min": 2, "max": 2, "Not": 1, "Finset.sum": 2}
+RANGE_NAMES = ("Finset.range", "range")
+UNIV_NAMES = ("Finset.univ", "univ")
+_LABEL = re.compile(r"^(\s*)([^\W\d][\w'.]*)(\s*):(?!=)")
+_IDENT = re.compile(r"^(?![λΠΣ])[^\W\d][\w']*$")
+_ARITH_NODES = (SBin, SNeg, SPow, SNum)
+_PROP_NODES = (SCmp, SNot, SLogic, SQuant, SBool)
+
+
+@dataclass(eq=False)
+class MetaVar:
+    """The unknown type of a binder written without one; filled in by the first pass."""
+
+    name: str
+    ty: Type | None = None
+    seen_poly: bool = False  # used in a numeric tree whose type was still unknown
+    seen_literal: bool = False  # … which had a numeric literal (Lean then defaults to ℕ)
+
+
+Binding = Type | MetaVar
+Scope = dict[str, Binding]
+
+
+@dataclass
+class _Call:
+    """A resolved call of a definition: its arguments in parameter order and its type."""
+
+    args: tuple[Expr, ...]
+    ty: Type
+
+
+@dataclass
+class Elaborator:
+    """Elaborates surface nodes against ``definitions``; ``source`` is the text (for errors)."""
+
+    definitions: Mapping[str, Definition]
+    source: str = ""
+    used: set[str] = field(default_factory=set)
+
+    # ------------------------------------------------------------------ helpers
+
+    def error(self, where: Pos | Any, message: str) -> StatementError:
+        pos = where if isinstance(where, Pos) else getattr(where, "pos", Pos())
+        return StatementError(message, line=pos.line, column=pos.column, source=self.source)
+
+    def lookup_def(self, name: str) -> Definition | None:
+        if name in self.definitions:
+            return self.definitions[name]
+        if "." in name:
+            short = name.rsplit(".", 1)[1]
+            if short in self.definitions:
+                return self.definitions[short]
+        return None
+
+    def unknown(self, node: SName, scope: Scope) -> StatementError:
+        known = list(scope) + list(self.definitions) + list(BUILTINS)
+        close = difflib.get_close_matches(node.name, known, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return self.error(node, f"unknown identifier '{node.name}'{hint}")
+
+    def resolve(self, node: SName, scope: Scope) -> Binding | Definition | str:
+        """What a name denotes: a local (type or metavariable), a definition, or a builtin."""
+        if node.name in scope:
+            return scope[node.name]
+        d = self.lookup_def(node.name)
+        if d is not None:
+            return d
+        if node.name in BUILTINS:
+            return node.name
+        raise self.unknown(node, scope)
+
+    # ------------------------------------------------------------------ types
+
+    def elab_type(self, t: SType, scope: Scope, *, allow_prop: bool = False) -> Type:
+        if isinstance(t, TScalar):
+            return Scalar(t.num)
+        if isinstance(t, TProp):
+            if not allow_prop:
+                raise self.error(t, "variables of type Prop are not supported")
+            return PROP
+        if isinstance(t, TFin):
+            return FinT(self.elab(t.size, scope, NAT))
+        return Arrow(
+            self.elab_type(t.dom, scope), self.elab_type(t.cod, scope, allow_prop=allow_prop)
+        )
+
+    # ------------------------------------------------------------------ inference (pure)
+
+    def infer(self, s: SExpr, scope: Scope) -> Type | None:
+        """The type of ``s`` without elaborating it; ``None`` for a polymorphic number."""
+        if isinstance(s, SNum):
+            return None
+        if isinstance(s, _PROP_NODES):
+            return PROP
+        if isinstance(s, (SBin, SNeg)):
+            parts = [s.left, s.right] if isinstance(s, SBin) else [s.arg]
+            return _join(self.infer(p, scope) for p in parts)
+        if isinstance(s, SPow):
+            return _join([self.infer(s.base, scope)])
+        if isinstance(s, SName):
+            r = self.resolve(s, scope)
+            if isinstance(r, MetaVar):
+                return r.ty
+            if isinstance(r, Definition):
+                return self.call(r, [], s, scope, build=False).ty
+            if isinstance(r, str):
+                raise self.error(s, f"'{s.name}' needs {BUILTINS[r]} argument(s)")
+            return r
+        if isinstance(s, SAbs):
+            return _join([self.infer(s.arg, scope)])
+        if isinstance(s, SIte):
+            a, b = self.infer(s.then, scope), self.infer(s.orelse, scope)
+            if isinstance(a, PropT) or isinstance(b, PropT):
+                return PROP
+            return _join([a, b])
+        if isinstance(s, SAscribe):
+            return self.elab_type(s.ty, scope, allow_prop=True)
+        if isinstance(s, SSum):
+            inner: Scope = {**scope, s.binder.name: MetaVar(s.binder.name)}
+            if s.over is not None:
+                inner[s.binder.name] = NAT
+            elif s.binder.ty is not None:
+                inner[s.binder.name] = self.elab_type(s.binder.ty, scope)
+            return _join([self.infer(s.body, inner)])
+        if isinstance(s, SLet):
+            if s.ty is not None:
+                vt: Type | None = self.elab_type(s.ty, scope)
+            else:
+                vt = self.infer(s.value, scope) or NAT
+            return self.infer(s.body, {**scope, s.name: vt if vt is not None else NAT})
+        if isinstance(s, SLambda):
+            if s.binder.ty is None:
+                raise self.error(s, "cannot infer the type of this function; annotate its binder")
+            dom = self.elab_type(s.binder.ty, scope)
+            cod = self.infer(s.body, {**scope, s.binder.name: dom})
+            return Arrow(dom, cod if cod is not None else NAT)
+        if isinstance(s, SApp):
+            return self.infer_app(s, scope)
+        raise self.error(s, f"unsupported expression {type(s).__name__}")  # pragma: no cover
+
+    def infer_app(self, s: SApp, scope: Scope) -> Type | None:
+        head = s.fn
+        if isinstance(head, SName):
+            r = self.resolve(head, scope)
+            if isinstance(r, str):
+                self.check_arity(r, s)
+                if r == "Not":
+                    return PROP
+                if r == "Finset.sum":
+                    lam = s.args[1]
+                    if isinstance(lam, SLambda):
+                        inner = {**scope, lam.binder.name: MetaVar(lam.binder.name)}
+                        return _join([self.infer(lam.body, inner)])
+                    return _codomain(self.infer(lam, scope), 1)
+                return _join(self.infer(a, scope) for a in s.args)
+            if isinstance(r, Definition):
+                t = self.call(r, list(s.args), s, scope, build=False).ty
+                n_explicit = sum(not p.implicit for p in r.params)
+                return self.peel_arrows(t, SApp(s.fn, s.args[n_explicit:], s.pos))
+            if isinstance(r, MetaVar) and r.ty is None:
+                raise self.cannot_apply(head)
+        if isinstance(head, SLambda) and head.binder.ty is None and s.args:
+            dom = self.infer(s.args[0], scope)
+            dom = _numeric(dom) or dom or NAT
+            cod = self.infer(head.body, {**scope, head.binder.name: dom})
+            return self.peel_arrows(Arrow(dom, cod or NAT), s)
+        ft = self.infer(head, scope)
+        return self.peel_arrows(ft, s)
+
+    def peel_arrows(self, ft: Type | None, s: SApp) -> Type:
+        for arg in s.args:
+            if not isinstance(ft, Arrow):
+                raise self.error(arg, f"too many arguments: {_show(s.fn)} is not a function here")
+            ft = ft.cod
+        assert ft is not None
+        return ft
+
+    def cannot_apply(self, head: SName) -> StatementError:
+        return self.error(
+            head,
+            f"cannot infer the type of {head.name} (it is applied to arguments); "
+            f"give it a type such as ({head.name} : ℝ → ℝ)",
+        )
+
+    def check_arity(self, builtin: str, s: SApp) -> None:
+        want = BUILTINS[builtin]
+        if len(s.args) != want:
+            raise self.error(
+                s, f"'{builtin}' expects {want} argument(s), but is given {len(s.args)}"
+            )
+
+    # ------------------------------------------------------------------ elaboration
+
+    def elab(self, s: SExpr, scope: Scope, expected: Type | None = None) -> Expr:
+        """Elaborate ``s``; if ``expected`` is given the result has exactly that type."""
+        if isinstance(s, _PROP_NODES):
+            e = self.elab_prop(s, scope)
+            self.expect(s, e, expected)
+            return e
+        if expected is not None and not isinstance(expected, Scalar):
+            if isinstance(s, _ARITH_NODES):
+                raise self.error(
+                    s, f"type mismatch: a number is used where {show_type(expected)} is expected"
+                )
+            return self.elab_general(s, scope, expected)
+        if expected is None and not isinstance(s, _ARITH_NODES):
+            t = self.infer(s, scope)
+            if t is not None and not isinstance(t, Scalar):
+                return self.elab_general(s, scope, None)
+        return self.elab_tree([s], scope, expected)[0]
+
+    def expect(self, s: Any, e: Expr, expected: Type | None) -> None:
+        if expected is not None and e.ty != expected:
+            raise self.error(
+                s,
+                f"type mismatch: {_show(s)} has type {show_type(e.ty)} "
+                f"but {show_type(expected)} is expected",
+            )
+
+    # ----- numeric trees (Lean's binop% / binrel%)
+
+    def elab_tree(self, roots: Sequence[SExpr], scope: Scope, expected: Type | None) -> list[Expr]:
+        """Elaborate one or two (a comparison) arithmetic trees at their common maximal type."""
+        leaves: list[SExpr] = []
+        for r in roots:
+            _collect_leaves(r, leaves)
+        types: dict[int, Type | None] = {}
+        top: Scalar | None = expected if isinstance(expected, Scalar) else None
+        for leaf in leaves:
+            t = self.infer(leaf, scope)
+            types[id(leaf)] = t
+            if t is None:
+                continue
+            if not isinstance(t, (Scalar, FinT)):
+                if isinstance(t, PropT):
+                    raise self.error(leaf, f"a proposition ({_show(leaf)}) is used as a number")
+                raise self.error(
+                    leaf, f"{_show(leaf)} has type {show_type(t)}, but a number is expected"
+                )
+            top = _join([top, t])
+        if top is None:
+            metas = [m for r in roots for m in self.unassigned_metas(r, scope)]
+            if metas:  # first pass of a binder-type inference: decide later
+                has_literal = any(isinstance(leaf, SNum) for leaf in leaves)
+                for m in metas:
+                    m.seen_poly = True
+                    m.seen_literal |= has_literal
+                return [Lit(Fraction(0), NAT) for _ in roots]
+            top = NAT
+        if isinstance(expected, Scalar) and top.num.rank > expected.num.rank:
+            bad = next(
+                leaf for leaf in leaves
+                if (t := _numeric(types[id(leaf)])) is not None and t.num.rank > expected.num.rank
+            )  # fmt: skip
+            raise self.error(
+                bad, f"type mismatch: {_show(bad)} has type {show_type(_numeric(types[id(bad)]))} "
+                f"but {show_type(expected)} is expected",
+            )  # fmt: skip
+        return [self.build(r, scope, top, types) for r in roots]
+
+    def build(self, s: SExpr, scope: Scope, ty: Scalar, types: dict[int, Type | None]) -> Expr:
+        if isinstance(s, SBin):
+            if s.op == "%" and ty.num in (Num.RAT, Num.REAL):
+                raise self.error(s, f"'%' is only defined on ℕ and ℤ, not on {show_type(ty)}")
+            left = self.build(s.left, scope, ty, types)
+            return BinOp(s.op, left, self.build(s.right, scope, ty, types), ty)
+        if isinstance(s, SNeg):
+            if ty.num is Num.NAT:
+                raise self.error(
+                    s, f"ℕ has no negation: {_show(s)} is a natural number; "
+                    "cast it, e.g. -(x : ℤ)",
+                )  # fmt: skip
+            return Neg(self.build(s.arg, scope, ty, types), ty)
+        if isinstance(s, SPow):
+            return Pow(self.build(s.base, scope, ty, types), self.exponent(s.exp, scope), ty)
+        return self.leaf(s, scope, ty, types.get(id(s), self.infer(s, scope)))
+
+    def exponent(self, s: SExpr, scope: Scope) -> Expr:
+        t = _numeric(self.infer(s, scope))
+        if t is not None and t.num is not Num.NAT:
+            raise self.error(
+                s, f"the exponent of '^' must be a natural number (ℕ), not {show_type(t)}"
+            )
+        if isinstance(s, SNum) and s.decimal:
+            raise self.error(s, "the exponent of '^' must be a natural number (ℕ)")
+        return self.elab(s, scope, NAT)
+
+    def leaf(self, s: SExpr, scope: Scope, ty: Scalar, natural: Type | None) -> Expr:
+        """A leaf of a numeric tree at the tree's type ``ty``, cast up from its own type."""
+        if isinstance(s, SNum):
+            if s.decimal and ty.num in (Num.NAT, Num.INT):
+                raise self.error(
+                    s,
+                    f"decimal literal {s.text} cannot have type {show_type(ty)}; "
+                    "give the expression a "
+                    f"field type, e.g. ({s.text} : ℝ)",
+                )  # fmt: skip
+            return Lit(s.value, ty)
+        if isinstance(s, SName) and isinstance(m := scope.get(s.name), MetaVar) and m.ty is None:
+            m.ty = ty
+            return _var(s.name, ty)
+        if natural is None:
+            return self.elab_general(s, scope, ty)
+        if isinstance(natural, FinT):
+            e: Expr = Cast(self.elab_general(s, scope, natural), NAT)
+            return e if ty == NAT else Cast(e, ty)
+        e = self.elab_general(s, scope, natural)
+        return e if natural == ty else Cast(e, ty)
+
+    def unassigned_metas(self, s: Any, scope: Scope) -> list[MetaVar]:
+        """Metavariables of ``scope`` still unknown and mentioned in ``s`` (approximately)."""
+        out: list[MetaVar] = []
+        for name in _names(s):
+            m = scope.get(name)
+            if isinstance(m, MetaVar) and m.ty is None and m not in out:
+                out.append(m)
+        return out
+
+    # ----- propositions
+
+    def elab_prop(self, s: SExpr, scope: Scope) -> Expr:
+        if isinstance(s, SBool):
+            return BoolLit(s.value)
+        if isinstance(s, SNot):
+            return Not(self.elab(s.arg, scope, PROP))
+        if isinstance(s, SLogic):
+            return Logic(s.op, self.elab(s.left, scope, PROP), self.elab(s.right, scope, PROP))
+        if isinstance(s, SCmp):
+            left, right = self.elab_tree([s.left, s.right], scope, None)
+            return Compare(s.op, left, right)
+        if isinstance(s, SQuant):
+            return self.binder(
+                s.binder, scope, lambda sc: self.elab(s.body, sc, PROP),
+                lambda name, dom, body: Quant(s.kind, name, dom, body),
+            )  # fmt: skip
+        raise self.error(s, "a proposition is expected")  # pragma: no cover
+
+    def binder(
+        self,
+        b: SBinder,
+        scope: Scope,
+        body: Callable[[Scope], Expr],
+        make: Callable[[str, Type, Expr], Expr],
+        default: Type | None = None,
+    ) -> Expr:
+        """Elaborate a binder's body; an unwritten binder type is inferred by a first pass."""
+        if b.ty is not None:
+            dom = self.elab_type(b.ty, scope)
+        elif default is not None:
+            dom = default
+        else:
+            dom = self.infer_binder(b, scope, body)
+        return make(b.name, dom, body({**scope, b.name: dom}))
+
+    def infer_binder(self, b: SBinder, scope: Scope, body: Callable[[Scope], Expr]) -> Type:
+        meta = MetaVar(b.name)
+        body({**scope, b.name: meta})
+        if meta.ty is not None:
+            return meta.ty
+        if meta.seen_poly and meta.seen_literal:
+            return NAT  # Lean: the literal's default instance makes it ℕ
+        raise self.error(
+            b, f"cannot infer the type of {b.name}; write it, e.g. ∀ ({b.name} : ℝ), …"
+        )
+
+    # ----- everything else (names, applications, abs, if, sums, let, fun, ascriptions)
+
+    def elab_general(self, s: SExpr, scope: Scope, expected: Type | None) -> Expr:
+        """Elaborate a non-tree node; with ``expected``, the result must have that type."""
+        if isinstance(s, SName):
+            r = self.resolve(s, scope)
+            if isinstance(r, MetaVar):
+                if r.ty is None:
+                    if expected is None:
+                        raise self.error(s, f"cannot infer the type of {s.name}")
+                    r.ty = expected
+                e: Expr = _var(s.name, r.ty)
+            elif isinstance(r, Definition):
+                c = self.call(r, [], s, scope, build=True)
+                e = Call(r.name, c.args, c.ty)
+            elif isinstance(r, str):
+                raise self.error(s, f"'{s.name}' needs {BUILTINS[r]} argument(s)")
+            else:
+                e = _var(s.name, r)
+        elif isinstance(s, SApp):
+            e = self.elab_app(s, scope, expected)
+        elif isinstance(s, SAbs):
+            ty = self.numeric_expected(s, expected)
+            if ty.num is Num.NAT:
+                raise self.error(s, "|·| is not defined on ℕ; cast the argument, e.g. |(x : ℤ)|")
+            e = Builtin("abs", (self.elab(s.arg, scope, ty),), ty)
+        elif isinstance(s, SIte):
+            cond = self.elab(s.cond, scope, PROP)
+            if expected is None:
+                t = self.infer(s, scope)
+                expected = t if isinstance(t, PropT) else _numeric(t) or NAT
+            e = Ite(cond, self.elab(s.then, scope, expected), self.elab(s.orelse, scope, expected),
+                    expected)  # fmt: skip
+        elif isinstance(s, SSum):
+            e = self.elab_sum(s, scope, self.numeric_expected(s, expected))
+        elif isinstance(s, SLet):
+            if s.ty is not None:
+                value = self.elab(s.value, scope, self.elab_type(s.ty, scope))
+            else:
+                value = self.elab(s.value, scope, None)
+            body = self.elab(s.body, {**scope, s.name: value.ty}, expected)
+            e = Let(s.name, value, body, body.ty)
+        elif isinstance(s, SLambda):
+            e = self.elab_lambda(s, scope, expected)
+        elif isinstance(s, SAscribe):
+            ty = self.elab_type(s.ty, scope, allow_prop=True)
+            e = self.elab(s.expr, scope, ty)
+        else:
+            return self.elab(s, scope, expected)
+        self.expect(s, e, expected)
+        return e
+
+    def numeric_expected(self, s: SExpr, expected: Type | None) -> Scalar:
+        if expected is None:
+            return NAT
+        if not isinstance(expected, Scalar):
+            raise self.error(
+                s, f"type mismatch: a number is used where {show_type(expected)} is expected"
+            )
+        return expected
+
+    def elab_sum(self, s: SSum, scope: Scope, ty: Scalar) -> Expr:
+        b = s.binder
+        over = s.over
+        if over is not None and isinstance(over, SName) and over.name in UNIV_NAMES:
+            over = None
+        if over is not None:
+            if not (
+                isinstance(over, SApp) and isinstance(over.fn, SName)
+                and over.fn.name in RANGE_NAMES and len(over.args) == 1
+            ):  # fmt: skip
+                raise self.error(over, "only `Finset.range n` and `Finset.univ` can be summed over")
+            if b.ty is not None and self.elab_type(b.ty, scope) != NAT:
+                raise self.error(b, f"the index {b.name} of `Finset.range` has type ℕ")
+            bound = self.elab(over.args[0], scope, NAT)
+            body = self.elab(s.body, {**scope, b.name: NAT}, ty)
+            return Sum(b.name, Range(bound), body, ty)
+
+        def make(name: str, dom: Type, body: Expr) -> Expr:
+            if not isinstance(dom, FinT):
+                raise self.error(
+                    b, f"cannot sum over {name} : {show_type(dom)}; sum over `Fin n` or use "
+                    f"`∑ {name} in Finset.range n, …`",
+                )  # fmt: skip
+            return Sum(name, dom, body, ty)
+
+        return self.binder(b, scope, lambda sc: self.elab(s.body, sc, ty), make)
+
+    def elab_lambda(self, s: SLambda, scope: Scope, expected: Type | None) -> Expr:
+        b = s.binder
+        if expected is None:
+            if b.ty is None:
+                raise self.error(
+                    s, f"cannot infer the type of {b.name}; write fun ({b.name} : ℝ) => …"
+                )
+            dom = self.elab_type(b.ty, scope)
+            body = self.elab(s.body, {**scope, b.name: dom}, None)
+            return Lambda(b.name, dom, body, Arrow(dom, body.ty))
+        if not isinstance(expected, Arrow):
+            raise self.error(
+                s, f"type mismatch: a function is used where {show_type(expected)} is expected"
+            )
+        dom = expected.dom
+        if b.ty is not None:
+            written = self.elab_type(b.ty, scope)
+            if written != dom:
+                raise self.error(
+                    b,
+                    f"type mismatch: {b.name} has type {show_type(written)} "
+                    f"but {show_type(dom)} is expected",
+                )
+        body = self.elab(s.body, {**scope, b.name: dom}, expected.cod)
+        return Lambda(b.name, dom, body, expected)
+
+    def elab_app(self, s: SApp, scope: Scope, expected: Type | None) -> Expr:
+        head = s.fn
+        if isinstance(head, SName):
+            r = self.resolve(head, scope)
+            if isinstance(r, str):
+                return self.elab_builtin(r, s, scope, expected)
+            if isinstance(r, Definition):
+                c = self.call(r, list(s.args), s, scope, build=True)
+                return self.extra_args(r, c, s, scope)
+            if isinstance(r, MetaVar) and r.ty is None:
+                raise self.cannot_apply(head)
+        if isinstance(head, SLambda) and head.binder.ty is None and s.args:
+            # `(fun x => body) a`: the binder gets the type of the argument, as in Lean
+            arg = self.elab(s.args[0], scope, None)
+            body = self.elab(head.body, {**scope, head.binder.name: arg.ty}, None)
+            lam = Lambda(head.binder.name, arg.ty, body, Arrow(arg.ty, body.ty))
+            return self.apply(App(lam, arg, body.ty), s.args[1:], scope, head)
+        fn = self.elab(head, scope, None)
+        return self.apply(fn, s.args, scope, head)
+
+    def extra_args(self, d: Definition, c: _Call, s: SApp, scope: Scope) -> Expr:
+        n_explicit = sum(not p.implicit for p in d.params)
+        e: Expr = Call(d.name, c.args, c.ty)
+        return self.apply(e, s.args[n_explicit:], scope, s.fn) if len(s.args) > n_explicit else e
+
+    def apply(self, fn: Expr, args: Sequence[SExpr], scope: Scope, head: SExpr) -> Expr:
+        for a in args:
+            if not isinstance(fn.ty, Arrow):
+                raise self.error(
+                    a,
+                    f"too many arguments: {_show(head)} has type {show_type(fn.ty)}, "
+                    "not a function",
+                )
+            fn = App(
+                fn, self.elab_arg(a, scope, fn.ty.dom, f"argument of {_show(head)}"), fn.ty.cod
+            )
+        return fn
+
+    def elab_arg(self, a: SExpr, scope: Scope, ty: Type, what: str) -> Expr:
+        try:
+            return self.elab(a, scope, ty)
+        except StatementError as exc:
+            if exc.message.startswith("type mismatch") and "(in " not in exc.message:
+                raise StatementError(
+                    f"{exc.message} (in {what})", line=exc.line, column=exc.column,
+                    source=self.source,
+                ) from None  # fmt: skip
+            raise
+
+    def elab_builtin(self, name: str, s: SApp, scope: Scope, expected: Type | None) -> Expr:
+        self.check_arity(name, s)
+        if name == "Not":
+            return Not(self.elab(s.args[0], scope, PROP))
+        if name == "Finset.sum":
+            over, lam = s.args
+            if not isinstance(lam, SLambda):
+                raise self.error(lam, "Finset.sum expects a function `fun i => …` here")
+            ty = self.numeric_expected(s, expected)
+            return self.elab_sum(SSum(lam.binder, over, lam.body, s.pos), scope, ty)
+        ty = self.numeric_expected(s, expected)
+        if name == "abs" and ty.num is Num.NAT:
+            raise self.error(s, "abs is not defined on ℕ; cast the argument, e.g. abs (x : ℤ)")
+        return Builtin(name, tuple(self.elab(a, scope, ty) for a in s.args), ty)
+
+    # ----- calls of definitions
+
+    def call(
+        self, d: Definition, args: list[SExpr], node: Any, scope: Scope, *, build: bool
+    ) -> _Call:
+        """Match ``args`` to the explicit parameters of ``d``, inferring the implicit ones.
+
+        With ``build=False`` only the result type is computed (arguments are inferred, not
+        elaborated, unless a later type depends on them).
+        """
+        explicit = [p for p in d.params if not p.implicit]
+        if len(args) < len(explicit):
+            sig = " ".join(p.name for p in explicit)
+            raise self.error(
+                node, f"{d.name} expects {len(explicit)} argument(s) ({d.name} {sig}), "
+                f"but is given {len(args)}",
+            )  # fmt: skip
+        if build:
+            self.used.add(d.name)
+        implicit = {p.name for p in d.params if p.implicit}
+        subst: dict[str, Expr] = {}
+        deferred: list[tuple[int, Param, SExpr]] = []
+        for i, (p, a) in enumerate(zip(explicit, args, strict=False)):
+            want = _subst_type(p.ty, subst)
+            if _mentions(want, implicit - set(subst)):
+                if isinstance(a, SLambda):
+                    deferred.append((i, p, a))
+                    continue
+                got = self.infer(a, scope)
+                if got is not None:
+                    _unify(want, got, implicit, subst)
+                want = _subst_type(p.ty, subst)
+            if build or _depends(d, p.name):
+                subst[p.name] = self.call_arg(d, i, p, a, want, scope)
+        for i, p, a in deferred:
+            want = _subst_type(p.ty, subst)
+            if _mentions(want, implicit - set(subst)) and build:
+                missing = sorted(_names_in_type(want) & (implicit - set(subst)))
+                raise self.error(
+                    a, f"cannot infer the implicit argument {', '.join(missing)} of {d.name} "
+                    "from this function; give its binder a type",
+                )  # fmt: skip
+            if build:
+                subst[p.name] = self.call_arg(d, i, p, a, want, scope)
+        missing = [p.name for p in d.params if p.implicit and p.name not in subst]
+        if missing and build:
+            raise self.error(
+                node, f"cannot infer the implicit argument {', '.join(missing)} of {d.name}"
+            )
+        ret = _subst_type(d.ret, subst)
+        if not build:
+            return _Call((), ret)
+        return _Call(tuple(subst[p.name] for p in d.params), ret)
+
+    def call_arg(self, d: Definition, i: int, p: Param, a: SExpr, want: Type, scope: Scope) -> Expr:
+        return self.elab_arg(a, scope, want, f"argument {i + 1} ({p.name}) of {d.name}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _var(name: str, ty: Type) -> Expr:
+    return Var(name, ty)
+
+
+def show_type(t: Any) -> str:
+    """Lean-style rendering of a core type (``Fin n → ℝ``) for messages."""
+    if isinstance(t, Arrow):
+        dom = show_type(t.dom)
+        return (
+            f"({dom}) → {show_type(t.cod)}"
+            if isinstance(t.dom, Arrow)
+            else f"{dom} → {show_type(t.cod)}"
+        )
+    if isinstance(t, FinT):
+        size = show_expr(t.size)
+        return f"Fin {size}" if isinstance(t.size, (Var, Lit)) else f"Fin ({size})"
+    return str(t)
+
+
+def show_expr(e: Any) -> str:
+    """Lean-style rendering of a (small) core expression, e.g. the size of a ``Fin``."""
+    if isinstance(e, Var):
+        return e.name
+    if isinstance(e, Lit):
+        v = e.value
+        return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    if isinstance(e, BinOp):
+        return f"{show_expr(e.left)} {e.op} {show_expr(e.right)}"
+    if isinstance(e, Cast):
+        return f"↑{show_expr(e.arg)}"
+    return type(e).__name__
+
+
+def _numeric(t: Type | None) -> Scalar | None:
+    if isinstance(t, FinT):
+        return NAT
+    return t if isinstance(t, Scalar) else None
+
+
+def _join(types: Iterable[Type | None]) -> Scalar | None:
+    """The largest numeric type among ``types`` (``Fin n`` counts as ℕ; others are ignored)."""
+    best: Scalar | None = None
+    for t in types:
+        n = _numeric(t)
+        if n is not None and (best is None or n.num.rank > best.num.rank):
+            best = n
+    return best
+
+
+def _codomain(t: Type | None, k: int) -> Type | None:
+    for _ in range(k):
+        if not isinstance(t, Arrow):
+            return None
+        t = t.cod
+    return t
+
+
+def _collect_leaves(s: SExpr, out: list[SExpr]) -> None:
+    if isinstance(s, SBin):
+        _collect_leaves(s.left, out)
+        _collect_leaves(s.right, out)
+    elif isinstance(s, SNeg):
+        _collect_leaves(s.arg, out)
+    elif isinstance(s, SPow):
+        _collect_leaves(s.base, out)
+    else:
+        out.append(s)
+
+
+def _names(s: Any) -> Iterable[str]:
+    """Every identifier mentioned in a surface node (binders not subtracted)."""
+    if isinstance(s, SName):
+        yield s.name
+    elif is_dataclass(s):
+        for f in fields(s):
+            v = getattr(s, f.name)
+            if isinstance(v, tuple):
+                for x in v:
+                    yield from _names(x)
+            elif is_dataclass(v) and not isinstance(v, Pos):
+                yield from _names(v)
+
+
+def _subst_expr(e: Any, subst: Mapping[str, Expr]) -> Any:
+    if isinstance(e, Var):
+        return subst.get(e.name, e)
+    if not is_dataclass(e):
+        return e
+    changes = {}
+    for f in fields(e):
+        v = getattr(e, f.name)
+        if is_dataclass(v):
+            changes[f.name] = _subst_expr(v, subst)
+        elif isinstance(v, tuple):
+            changes[f.name] = tuple(_subst_expr(x, subst) for x in v)
+    return replace(e, **changes) if changes else e
+
+
+def _subst_type(t: Type, subst: Mapping[str, Expr]) -> Type:
+    return _subst_expr(t, subst) if subst else t
+
+
+def _names_in_type(t: Any) -> set[str]:
+    if isinstance(t, Var):
+        return {t.name}
+    out: set[str] = set()
+    if is_dataclass(t):
+        for f in fields(t):
+            v = getattr(t, f.name)
+            if is_dataclass(v):
+                out |= _names_in_type(v)
+            elif isinstance(v, tuple):
+                for x in v:
+                    out |= _names_in_type(x)
+    return out
+
+
+def _mentions(t: Type, names: set[str]) -> bool:
+    return bool(names) and bool(_names_in_type(t) & names)
+
+
+def _depends(d: Definition, name: str) -> bool:
+    """Does a parameter type or the result type of ``d`` mention the parameter ``name``?"""
+    return any(name in _names_in_type(p.ty) for p in d.params) or name in _names_in_type(d.ret)
+
+
+def _unify(pattern: Type, actual: Type, implicit: set[str], subst: dict[str, Expr]) -> None:
+    """Bind implicit parameters so that ``pattern`` matches ``actual`` (sizes of ``Fin``)."""
+    if isinstance(pattern, FinT) and isinstance(actual, FinT):
+        size = pattern.size
+        if isinstance(size, Var) and size.name in implicit and size.name not in subst:
+            subst[size.name] = actual.size
+    elif isinstance(pattern, Arrow) and isinstance(actual, Arrow):
+        _unify(pattern.dom, actual.dom, implicit, subst)
+        _unify(pattern.cod, actual.cod, implicit, subst)
+
+
+def _show(s: Any) -> str:
+    """A short rendering of a surface node for messages."""
+    if isinstance(s, SName):
+        return s.name
+    if isinstance(s, SNum):
+        return s.text
+    if isinstance(s, SApp):
+        return " ".join([_show(s.fn), *(_atom(a) for a in s.args)])
+    if isinstance(s, SBin):
+        return f"{_show(s.left)} {s.op} {_show(s.right)}"
+    if isinstance(s, SNeg):
+        return f"-{_atom(s.arg)}"
+    if isinstance(s, SPow):
+        return f"{_atom(s.base)} ^ {_atom(s.exp)}"
+    if isinstance(s, SAbs):
+        return f"|{_show(s.arg)}|"
+    if isinstance(s, SCmp):
+        return f"{_show(s.left)} {s.op} {_show(s.right)}"
+    if isinstance(s, SSum):
+        return f"∑ {s.binder.name}, {_show(s.body)}"
+    if isinstance(s, SAscribe):
+        return f"({_show(s.expr)} : …)"
+    return "this expression"
+
+
+def _atom(s: Any) -> str:
+    text = _show(s)
+    return text if isinstance(s, (SName, SNum, SAbs)) else f"({text})"
+
+
+# --------------------------------------------------------------------------- statements
+
+
+def _prefixed(exc: StatementError, what: str, source: str) -> StatementError:
+    """Re-raise an error of a part (assumption / variable type) saying which part it is."""
+    err = StatementError(
+        f"{what}: {exc.message}", line=exc.line, column=exc.column, expected=exc.expected,
+        source=source,
+    )  # fmt: skip
+    where = f"{exc.line}:{exc.column}: " if exc.line else ""
+    err.args = (f"{what}: {where}{exc.message}",)
+    return err
+
+
+def _strip_label(text: str) -> SExpr:
+    """Parse an assumption, dropping an ``h_name:`` label (replaced by spaces: same columns)."""
+    m = _LABEL.match(text)
+    if m:
+        try:
+            return parse_expression(" " * m.end() + text[m.end() :])
+        except StatementError as exc:
+            try:
+                return parse_expression(text)
+            except StatementError:
+                raise exc from None
+    return parse_expression(text)
+
+
+def _peel(goal: Expr, variables: list[Param], hypotheses: list[Expr]) -> Expr:
+    names = {p.name for p in variables}
+    while True:
+        if isinstance(goal, Quant) and goal.kind == "forall" and goal.var not in names:
+            variables.append(Param(goal.var, goal.dom))
+            names.add(goal.var)
+            goal = goal.body
+        elif isinstance(goal, Logic) and goal.op == "→":
+            hypotheses.append(goal.left)
+            goal = goal.right
+        else:
+            return goal
+
+
+def _calls(e: Any) -> Iterable[str]:
+    if isinstance(e, Call):
+        yield e.name
+    if is_dataclass(e):
+        for f in fields(e):
+            v = getattr(e, f.name)
+            if is_dataclass(v):
+                yield from _calls(v)
+            elif isinstance(v, tuple):
+                for x in v:
+                    yield from _calls(x)
+
+
+def used_definitions(
+    names: Iterable[str], definitions: Mapping[str, Definition]
+) -> dict[str, Definition]:
+    """``names`` and every definition their bodies call, in the order of ``definitions``."""
+    todo, seen = list(names), set()
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in definitions:
+            continue
+        seen.add(n)
+        todo.extend(_calls(definitions[n].body))
+    return {k: d for k, d in definitions.items() if k in seen}
+
+
+def elaborate_statement(
+    text: str,
+    assumptions: Sequence[str],
+    variables: Mapping[str, str],
+    definitions: Mapping[str, Definition],
+) -> Statement:
+    """Parse and elaborate a claim (see :func:`~hms_celery.verification.parser.parse_statement`)."""
+    if isinstance(assumptions, str):
+        assumptions = [assumptions]
+    try:
+        return _elaborate_statement(text, assumptions, variables, definitions)
+    except RecursionError:
+        raise StatementError("the statement is nested too deeply", source=text) from None
+
+
+def _elaborate_statement(
+    text: str,
+    assumptions: Sequence[str],
+    variables: Mapping[str, str],
+    definitions: Mapping[str, Definition],
+) -> Statement:
+    used: set[str] = set()
+    scope: Scope = {}
+    params: list[Param] = []
+    for name, type_text in variables.items():
+        if not isinstance(name, str) or not _IDENT.match(name):
+            raise StatementError(f"variable name {name!r} is not an identifier", source=text)
+        try:
+            ty = Elaborator(definitions, str(type_text)).elab_type(
+                parse_type(str(type_text)), scope
+            )
+        except StatementError as exc:
+            raise _prefixed(exc, f"type of variable {name}", str(type_text)) from None
+        scope[name] = ty
+        params.append(Param(name, ty))
+
+    el = Elaborator(definitions, text, used)
+    body = el.elab(parse_expression(text), scope, PROP)
+    hypotheses: list[Expr] = []
+    goal = _peel(body, params, hypotheses)
+    scope = {p.name: p.ty for p in params}
+
+    given: list[Expr] = []
+    for i, a in enumerate(assumptions, 1):
+        try:
+            given.append(Elaborator(definitions, a, used).elab(_strip_label(a), scope, PROP))
+        except StatementError as exc:
+            raise _prefixed(exc, f"assumption {i}", a) from None
+    return Statement(
+        variables=tuple(params),
+        hypotheses=tuple(given + hypotheses),
+        goal=goal,
+        source=text,
+        definitions=used_definitions(used, definitions),
+    )
+
+
+def elaborate_definition(
+    sdef: SDef, definitions: Mapping[str, Definition], *, doc: str = "", source: str = ""
+) -> Definition:
+    """Elaborate a parsed ``def`` against the definitions before it."""
+    if sdef.name in definitions or sdef.name in BUILTINS:
+        raise StatementError(
+            f"'{sdef.name}' is defined twice", line=sdef.pos.line, column=sdef.pos.column,
+            source=source,
+        )  # fmt: skip
+    el = Elaborator(definitions, source)
+    scope: Scope = {}
+    params: list[Param] = []
+    for p in sdef.params:
+        ty = el.elab_type(p.ty, scope)
+        scope[p.name] = ty
+        params.append(Param(p.name, ty, p.implicit))
+    ret = el.elab_type(sdef.ret, scope, allow_prop=True) if sdef.ret is not None else None
+    body = el.elab(sdef.body, scope, ret)
+    return Definition(sdef.name, tuple(params), body.ty, body, doc)
