@@ -77,4 +77,8 @@ def reconfigure() -> Settings:
     reset_settings()
     settings = get_settings()
     configure(app, settings)
+    # Drop connections made with the old URLs (Celery does the same after a fork).
+    app._after_fork()
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
     return settings

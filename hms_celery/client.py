@@ -165,6 +165,7 @@ def _submit(request: ProofRequest, family: str | None) -> str:
             kwargs=payload,
             task_id=task_id,
             queue=queue,
+            ignore_result=True,  # the store holds the result; skip the result backend
             soft_time_limit=timeout + settings.time_limit_margin,
             time_limit=timeout + 2 * settings.time_limit_margin,
         )

@@ -98,8 +98,10 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:", "postgres:")):
             raise ValueError(f"unsupported database URL {value!r} (sqlite:/// or postgresql://)")
-        if value.startswith("postgres:"):
-            value = "postgresql:" + value[len("postgres:") :]
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; HMS ships psycopg2.
+        for bare in ("postgres://", "postgresql://"):
+            if value.startswith(bare):
+                value = "postgresql+psycopg2://" + value[len(bare) :]
         return value
 
     @model_validator(mode="after")

@@ -252,7 +252,7 @@ def _check(claims: list[Claim], as_json: bool) -> int:
         for claim, status, expected, ok in rows:
             verdict = status["verdict"] or status["state"]
             if status["bound"] is not None and verdict == "BOUNDED":
-                verdict = f"BOUNDED n≤{status['bound']}"
+                verdict = f"BOUNDED ≤{status['bound']}"
             style = "green" if ok else "bold red"
             prover_s = status["timings"]["prover_s"]
             table.add_row(

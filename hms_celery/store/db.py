@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hms_celery.errors import InfrastructureError
+from hms_celery.errors import InfrastructureError, SettingsError
 from hms_celery.settings import get_settings
 
 _engines: dict[tuple[int, str], Engine] = {}
@@ -33,19 +33,26 @@ def get_engine(url: str | None = None) -> Engine:
     key = (os.getpid(), url)  # engines must not cross a fork (prefork pool children)
     engine = _engines.get(key)
     if engine is None:
+        engine = _create_engine(url)
+        _engines[key] = engine
+    return engine
+
+
+def _create_engine(url: str) -> Engine:
+    try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            timeout = int(get_settings().connect_timeout)
-            engine = create_engine(
-                url, pool_pre_ping=True, connect_args={"connect_timeout": max(timeout, 1)}
-            )
-        _engines[key] = engine
-    return engine
+            return engine
+        timeout = int(get_settings().connect_timeout)
+        return create_engine(
+            url, pool_pre_ping=True, connect_args={"connect_timeout": max(timeout, 1)}
+        )
+    except (ArgumentError, ImportError) as exc:
+        raise SettingsError(f"HMS_DATABASE_URL={safe_url(url)!r} cannot be used: {exc}") from None
 
 
 @contextmanager

@@ -1,0 +1,334 @@
+"""The single entry point of verification: :func:`prove` a statement, honestly.
+
+``prove`` never raises.  It enumerates the size parameters (ℕ variables used as a ``Fin`` size,
+a range bound or an exponent) level by level, 0 … ``max_size``; a size that is satisfiable
+yields a counterexample, which becomes REFUTED only after the exact re-check of
+:func:`exact.check_counterexample`.  A statement with size parameters is never PROVED: when
+every size up to ``max_size`` is unsatisfiable the verdict is BOUNDED.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from . import ast as A
+from . import exact
+from .strategy import Strategy, strategy_from_any
+from .verdict import ProofOutcome, Verdict
+from .z3_backend import (
+    Compiled,
+    CounterexampleError,
+    Unsupported,
+    compile_statement,
+    product_bounds,
+    read_counterexample,
+    size_assignments,
+    size_parameters,
+)
+
+#: Largest value tried for each size parameter (``n = 0 … DEFAULT_MAX_SIZE``); measured in
+#: ``bench/strategies.py`` so that the whole Moneyball catalogue decides in a few seconds.
+DEFAULT_MAX_SIZE = 20
+
+BACKENDS = ("z3", "lean")
+
+#: Grace period after the budget before the watchdog interrupts Z3 (its own timeout first).
+_WATCHDOG_GRACE_S = 0.5
+
+
+@dataclass
+class _Check:
+    """The result of one Z3 check (one size assignment)."""
+
+    status: str  # "unsat" | "sat" | "unknown"
+    reason: str = ""
+    model: z3.ModelRef | None = None
+    rlimit_used: int | None = None
+    seconds: float = 0.0
+    compiled: Compiled | None = None
+
+
+def prove(
+    statement: A.Statement,
+    *,
+    backend: str = "z3",
+    strategy: Strategy | dict[str, Any] | str | None = None,
+    timeout_s: float = 30.0,
+    rlimit: int | None = None,
+    max_size: int = DEFAULT_MAX_SIZE,
+) -> ProofOutcome:
+    """Decide ``statement`` (``∀ variables, hypotheses → goal``); never raises.
+
+    ``timeout_s`` bounds the whole call (split across sizes), ``rlimit`` bounds every Z3 check
+    deterministically, ``max_size`` is the largest size parameter tried.
+    """
+    start = time.monotonic()
+    strategy_json: dict[str, Any] | None = None
+    try:
+        strat = strategy_from_any(strategy)
+        strategy_json = strat.to_json()
+        if backend == "z3":
+            outcome = _prove_z3(statement, strat, start, float(timeout_s), rlimit, int(max_size))
+        elif backend == "lean":
+            outcome = _prove_lean()
+        else:
+            outcome = ProofOutcome(
+                Verdict.ERROR, reason=f"unknown backend {backend!r}; available: z3"
+            )
+    except ValueError as exc:
+        outcome = ProofOutcome(Verdict.ERROR, reason=f"bad input: {exc}")
+    except Exception as exc:
+        outcome = ProofOutcome(Verdict.ERROR, reason=f"internal error: {type(exc).__name__}: {exc}")
+    outcome.backend = backend
+    outcome.strategy = strategy_json
+    outcome.elapsed_s = round(time.monotonic() - start, 6)
+    return outcome
+
+
+def _prove_lean() -> ProofOutcome:
+    found = shutil.which("lake") or shutil.which("lean")
+    if not found:
+        return ProofOutcome(
+            Verdict.UNSUPPORTED,
+            reason="Lean backend unavailable: lean/lake not found on PATH",
+            backend="lean",
+        )
+    return ProofOutcome(
+        Verdict.UNSUPPORTED,
+        reason=f"Lean backend not implemented in this build (found {found})",
+        backend="lean",
+    )
+
+
+def _describe(assign: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in assign.items()) or "the statement"
+
+
+def _prove_z3(
+    statement: A.Statement,
+    strat: Strategy,
+    start: float,
+    timeout_s: float,
+    rlimit: int | None,
+    max_size: int,
+) -> ProofOutcome:
+    if max_size < 0:
+        return ProofOutcome(Verdict.ERROR, reason=f"max_size must be ≥ 0, got {max_size}")
+    if rlimit is not None and rlimit < 0:
+        return ProofOutcome(Verdict.ERROR, reason=f"rlimit must be ≥ 0, got {rlimit}")
+    try:
+        sizes = size_parameters(statement)
+    except Unsupported as exc:
+        return ProofOutcome(Verdict.UNSUPPORTED, reason=str(exc))
+    deadline = start + timeout_s
+    ctx = z3.Context()
+    watchdog = threading.Timer(max(timeout_s, 0.0) + _WATCHDOG_GRACE_S, ctx.interrupt)
+    watchdog.daemon = True
+    watchdog.start()
+    checks: list[dict[str, Any]] = []
+    stats: dict[str, Any] = {"size_parameters": sizes, "max_size": max_size, "checks": checks}
+    try:
+        return _enumerate(statement, strat, ctx, sizes, deadline, rlimit, max_size, stats)
+    finally:
+        watchdog.cancel()
+        total = sum(c.get("rlimit") or 0 for c in checks)
+        stats["rlimit_count"] = total
+        stats["z3_seconds"] = round(sum(c["seconds"] for c in checks), 6)
+
+
+def _enumerate(
+    statement: A.Statement,
+    strat: Strategy,
+    ctx: z3.Context,
+    sizes: list[str],
+    deadline: float,
+    rlimit: int | None,
+    max_size: int,
+    stats: dict[str, Any],
+) -> ProofOutcome:
+    checks: list[dict[str, Any]] = stats["checks"]
+    level_done = -1
+    for level, assignments in size_assignments(sizes, max_size):
+        for assign in assignments:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return _stopped(
+                    sizes, level_done, assign, Verdict.TIMEOUT, "the time budget ran out", stats
+                )
+            try:
+                check = _check(statement, assign, strat, ctx, remaining, rlimit)
+            except Unsupported as exc:
+                return ProofOutcome(Verdict.UNSUPPORTED, reason=str(exc), stats=stats)
+            checks.append(
+                {
+                    "sizes": assign,
+                    "result": check.status,
+                    "seconds": round(check.seconds, 6),
+                    "rlimit": check.rlimit_used,
+                    **({"reason": check.reason} if check.reason else {}),
+                }
+            )
+            if check.status == "unsat":
+                continue
+            if check.status == "sat":
+                stats["decided_at"] = assign
+                return _refutation(statement, assign, check, stats, ctx)
+            verdict = _classify_unknown(check, deadline, rlimit)
+            return _stopped(sizes, level_done, assign, verdict, check.reason, stats)
+        level_done = level
+    if not sizes:
+        stats["decided_at"] = {}
+        return ProofOutcome(
+            Verdict.PROVED, reason="hypotheses ∧ ¬goal is unsatisfiable", stats=stats
+        )
+    names = ", ".join(sizes)
+    return ProofOutcome(
+        Verdict.BOUNDED,
+        reason=f"holds for every {names} ≤ {max_size}; not a proof for all {names}",
+        bound=max_size,
+        stats=stats,
+    )
+
+
+def _stopped(
+    sizes: list[str],
+    level_done: int,
+    assign: dict[str, int],
+    verdict: Verdict,
+    why: str,
+    stats: dict[str, Any],
+) -> ProofOutcome:
+    what = "timed out" if verdict is Verdict.TIMEOUT else "undecided"
+    if sizes and level_done >= 0:
+        names = ", ".join(sizes)
+        return ProofOutcome(
+            Verdict.BOUNDED,
+            reason=(
+                f"holds for every {names} ≤ {level_done}; {_describe(assign)} {what} ({why}); "
+                f"not a proof for all {names}"
+            ),
+            bound=level_done,
+            stats=stats,
+        )
+    where = f" at {_describe(assign)}" if sizes else ""
+    return ProofOutcome(verdict, reason=f"Z3 {what}{where}: {why}", stats=stats)
+
+
+def _classify_unknown(check: _Check, deadline: float, rlimit: int | None) -> Verdict:
+    reason = check.reason.lower()
+    if rlimit and (
+        "resource" in reason or (check.rlimit_used is not None and check.rlimit_used >= rlimit)
+    ):
+        check.reason = f"resource limit exhausted (rlimit {rlimit}; Z3: {check.reason})"
+        return Verdict.UNKNOWN
+    if time.monotonic() >= deadline - 0.05 or reason in ("timeout", "canceled", "interrupted"):
+        return Verdict.TIMEOUT
+    return Verdict.UNKNOWN
+
+
+def _check(
+    statement: A.Statement,
+    assign: dict[str, int],
+    strat: Strategy,
+    ctx: z3.Context,
+    remaining_s: float,
+    rlimit: int | None,
+) -> _Check:
+    t0 = time.monotonic()
+    compiled = compile_statement(statement, assign, ctx)
+    assertions = compiled.assertions
+    if "product-bounds" in strat.preprocess:
+        assertions = product_bounds(assertions)
+    solver = strat.build(ctx)
+    remaining_ms = int((remaining_s - (time.monotonic() - t0)) * 1000)
+    if remaining_ms <= 0:
+        return _Check("unknown", "timeout", seconds=time.monotonic() - t0)
+    solver.set("timeout", remaining_ms)
+    if rlimit:
+        solver.set("rlimit", int(rlimit))
+    solver.add(*assertions)
+    try:
+        result = solver.check()
+        reason = solver.reason_unknown() if result == z3.unknown else ""
+    except z3.Z3Exception as exc:
+        result, reason = z3.unknown, f"Z3 exception: {exc}"
+    used = _rlimit_count(solver)
+    seconds = time.monotonic() - t0
+    if result == z3.unsat:
+        if not strat.sound_for_unsat:
+            return _Check(
+                "unknown",
+                "unsat from an under-approximating tactic is not a proof",
+                rlimit_used=used,
+                seconds=seconds,
+            )
+        return _Check("unsat", rlimit_used=used, seconds=seconds)
+    if result == z3.sat:
+        return _Check(
+            "sat", model=solver.model(), rlimit_used=used, seconds=seconds, compiled=compiled
+        )
+    return _Check("unknown", reason or "unknown", rlimit_used=used, seconds=seconds)
+
+
+def _rlimit_count(solver: z3.Solver) -> int | None:
+    try:
+        st = solver.statistics()
+        names = list(st.keys())
+        if "rlimit count" in names:
+            return int(st.get_key_value("rlimit count"))
+    except z3.Z3Exception:
+        return None
+    return None
+
+
+def _refutation(
+    statement: A.Statement,
+    assign: dict[str, int],
+    check: _Check,
+    stats: dict[str, Any],
+    ctx: z3.Context,
+) -> ProofOutcome:
+    where = f" at {_describe(assign)}" if assign else ""
+    assert check.compiled is not None and check.model is not None
+    try:
+        cex = read_counterexample(check.compiled, check.model)
+    except CounterexampleError as exc:
+        return ProofOutcome(Verdict.UNKNOWN, reason=f"{exc}{where}", stats=stats)
+    try:
+        ok = exact.check_counterexample(statement, cex)
+    except exact.EvalError as exc:
+        return ProofOutcome(
+            Verdict.ERROR,
+            reason=f"internal: counterexample could not be evaluated exactly: {exc}",
+            counterexample=cex,
+            stats=stats,
+        )
+    if ok is True:
+        return ProofOutcome(
+            Verdict.REFUTED,
+            reason=f"counterexample{where}, re-checked by exact evaluation",
+            counterexample=cex,
+            stats=stats,
+        )
+    if ok is False:
+        return ProofOutcome(
+            Verdict.ERROR,
+            reason=f"internal: model failed exact re-check{where}",
+            counterexample=cex,
+            stats=stats,
+        )
+    return ProofOutcome(
+        Verdict.UNKNOWN,
+        reason=(
+            f"counterexample could not be re-checked exactly{where}: the formula quantifies "
+            "over an infinite type inside"
+        ),
+        counterexample=cex,
+        stats=stats,
+    )

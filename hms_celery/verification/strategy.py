@@ -1,0 +1,411 @@
+"""Prover strategies as data: the genome the genetic algorithm evolves.
+
+A :class:`Strategy` says how the Z3 backend decides one ground problem:
+
+* ``preprocess`` — HMS-level, sound rewrites applied to the Z3 assertions before any tactic
+  (see :data:`PREPROCESS_STEPS`; ``"product-bounds"`` names every nonlinear monomial by a fresh
+  variable and adds the sign and factor-bound lemmas implied by the hypotheses' bounds, which
+  linearises weighted sums such as ``Σ wᵢ·aᵢ·dᵢ``);
+* ``pipeline`` — an ordered list of Z3 tactics with parameters (``simplify``, ``solve-eqs`` …);
+* ``decider`` — the deciding tactic (``smt``, ``qfnra-nlsat``, ``nlsat`` …);
+* ``schedule`` — an optional time-sliced fallback: sub-strategies each with a slice, compiled
+  to ``OrElse(TryFor(s₁, t₁), TryFor(s₂, t₂), …, decider)`` as Z3's own QF_NRA strategy does;
+* ``params`` — solver parameters (``rlimit``, ``random_seed``, ``smt.…`` options).
+
+A strategy with no pipeline, no decider and no schedule is Z3's plain ``Solver()``.
+
+Strategies are frozen and hashable, round-trip through JSON (:meth:`Strategy.to_json`,
+:meth:`Strategy.from_json`), and are validated against the tactics and parameters of the
+installed Z3: an unknown tactic or a badly typed parameter raises :class:`ValueError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+ParamValue = bool | int | float | str
+
+#: HMS preprocessing steps (run on the Z3 terms before the tactics); see ``z3_backend``.
+PREPROCESS_STEPS: dict[str, str] = {
+    "product-bounds": "name nonlinear monomials by fresh variables and add the sign and "
+    "factor-bound lemmas implied by the hypotheses (sound: only implied facts are added)",
+}
+
+#: Tactics that may under-approximate the goal: their ``unsat`` is not a proof.
+UNDER_APPROXIMATING_TACTICS: frozenset[str] = frozenset(
+    {"nla2bv", "add-bounds", "sls-smt", "qfbv-sls", "bv-slice"}
+)
+
+MAX_SCHEDULE_DEPTH = 3
+
+# --------------------------------------------------------------------------- validation helpers
+
+_lock = threading.Lock()
+_scratch: z3.Context | None = None
+_tactic_names: frozenset[str] | None = None
+_param_kinds: dict[str, dict[str, int]] = {}
+
+
+def _ctx() -> z3.Context:
+    global _scratch
+    if _scratch is None:
+        _scratch = z3.Context()
+    return _scratch
+
+
+def available_tactics() -> frozenset[str]:
+    """Names of the tactics the installed Z3 provides."""
+    global _tactic_names
+    with _lock:
+        if _tactic_names is None:
+            _tactic_names = frozenset(z3.tactics(_ctx()))
+        return _tactic_names
+
+
+def _descr_kinds(descrs: z3.ParamDescrsRef) -> dict[str, int]:
+    return {descrs.get_name(i): descrs.get_kind(descrs.get_name(i)) for i in range(descrs.size())}
+
+
+def tactic_param_kinds(tactic: str) -> dict[str, int]:
+    """``{param name: Z3_PK_* kind}`` of a tactic."""
+    if tactic not in available_tactics():
+        raise ValueError(f"unknown tactic {tactic!r}")
+    with _lock:
+        if tactic not in _param_kinds:
+            _param_kinds[tactic] = _descr_kinds(z3.Tactic(tactic, ctx=_ctx()).param_descrs())
+        return _param_kinds[tactic]
+
+
+def _solver_param_kinds() -> dict[str, int]:
+    with _lock:
+        if "<solver>" not in _param_kinds:
+            _param_kinds["<solver>"] = _descr_kinds(z3.Solver(ctx=_ctx()).param_descrs())
+        return _param_kinds["<solver>"]
+
+
+def _check_value(where: str, name: str, kind: int, value: Any) -> None:
+    ok = {
+        z3.Z3_PK_BOOL: isinstance(value, bool),
+        z3.Z3_PK_UINT: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+        z3.Z3_PK_DOUBLE: isinstance(value, int | float) and not isinstance(value, bool),
+        z3.Z3_PK_SYMBOL: isinstance(value, str),
+        z3.Z3_PK_STRING: isinstance(value, str),
+    }.get(kind, False)
+    if not ok:
+        kinds = {
+            z3.Z3_PK_BOOL: "a bool",
+            z3.Z3_PK_UINT: "an unsigned int",
+            z3.Z3_PK_DOUBLE: "a number",
+            z3.Z3_PK_SYMBOL: "a symbol (string)",
+            z3.Z3_PK_STRING: "a string",
+        }
+        expected = kinds.get(kind, "a supported value")
+        raise ValueError(f"{where}: parameter {name!r} must be {expected}, got {value!r}")
+
+
+def _freeze_params(where: str, params: Any) -> tuple[tuple[str, ParamValue], ...]:
+    if params is None:
+        return ()
+    if isinstance(params, tuple):
+        params = dict(params)
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: params must be an object, got {type(params).__name__}")
+    for key in params:
+        if not isinstance(key, str):
+            raise ValueError(f"{where}: parameter name {key!r} is not a string")
+    return tuple(sorted(params.items()))
+
+
+# --------------------------------------------------------------------------- data model
+
+
+@dataclass(frozen=True)
+class TacticStep:
+    """One Z3 tactic with parameters (``z3.With(Tactic(name), **params)``)."""
+
+    tactic: str
+    params: tuple[tuple[str, ParamValue], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tactic, str) or self.tactic not in available_tactics():
+            raise ValueError(f"unknown tactic {self.tactic!r} (see z3.tactics())")
+        object.__setattr__(self, "params", _freeze_params(f"tactic {self.tactic!r}", self.params))
+        kinds = tactic_param_kinds(self.tactic)
+        for name, value in self.params:
+            if name not in kinds:
+                raise ValueError(f"tactic {self.tactic!r} has no parameter {name!r}")
+            _check_value(f"tactic {self.tactic!r}", name, kinds[name], value)
+
+    def build(self, ctx: z3.Context) -> z3.Tactic:
+        tactic = z3.Tactic(self.tactic, ctx=ctx)
+        return z3.With(tactic, **dict(self.params)) if self.params else tactic
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tactic": self.tactic, "params": dict(self.params)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> TacticStep:
+        if isinstance(data, str):
+            return cls(data)
+        if not isinstance(data, dict) or "tactic" not in data:
+            raise ValueError(f"a tactic step must be a name or {{'tactic': ...}}, got {data!r}")
+        extra = set(data) - {"tactic", "params"}
+        if extra:
+            raise ValueError(f"tactic step {data['tactic']!r}: unknown keys {sorted(extra)}")
+        return cls(data["tactic"], data.get("params") or ())
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A sub-strategy tried for at most ``timeout_ms`` in a fallback schedule."""
+
+    strategy: Strategy
+    timeout_ms: int
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.timeout_ms, int)
+            or isinstance(self.timeout_ms, bool)
+            or self.timeout_ms <= 0
+        ):
+            raise ValueError(
+                f"schedule slice timeout_ms must be a positive int: {self.timeout_ms!r}"
+            )
+        if self.strategy.preprocess or self.strategy.params:
+            raise ValueError("a schedule slice may not have its own preprocess steps or params")
+        if not self.strategy.has_tactic:
+            raise ValueError("a schedule slice needs a decider or a schedule")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"timeout_ms": self.timeout_ms, "strategy": self.strategy.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Any, depth: int = 0) -> Slice:
+        if not isinstance(data, dict) or set(data) != {"timeout_ms", "strategy"}:
+            raise ValueError(
+                f"a schedule slice is {{'timeout_ms': int, 'strategy': {{...}}}}: {data!r}"
+            )
+        return cls(Strategy.from_json(data["strategy"], _depth=depth + 1), data["timeout_ms"])
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A complete prover strategy (see the module docstring)."""
+
+    name: str = "custom"
+    preprocess: tuple[str, ...] = ()
+    pipeline: tuple[TacticStep, ...] = ()
+    decider: TacticStep | None = None
+    schedule: tuple[Slice, ...] = ()
+    params: tuple[tuple[str, ParamValue], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "preprocess", tuple(self.preprocess))
+        object.__setattr__(self, "pipeline", tuple(self.pipeline))
+        object.__setattr__(self, "schedule", tuple(self.schedule))
+        object.__setattr__(self, "params", _freeze_params("strategy params", self.params))
+        for step in self.preprocess:
+            if step not in PREPROCESS_STEPS:
+                raise ValueError(
+                    f"unknown preprocess step {step!r}; known: {sorted(PREPROCESS_STEPS)}"
+                )
+        if self.pipeline and not (self.decider or self.schedule):
+            raise ValueError("a tactic pipeline needs a decider or a schedule")
+        for name, value in self.params:
+            _check_solver_param(name, value)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def has_tactic(self) -> bool:
+        """False for Z3's plain ``Solver()`` (no tactic at all)."""
+        return bool(self.pipeline or self.decider or self.schedule)
+
+    def tactic_names(self) -> list[str]:
+        """Every tactic name used, schedules included."""
+        names = [s.tactic for s in self.pipeline]
+        if self.decider:
+            names.append(self.decider.tactic)
+        for sl in self.schedule:
+            names.extend(sl.strategy.tactic_names())
+        return names
+
+    @property
+    def sound_for_unsat(self) -> bool:
+        """False if some tactic may under-approximate (then ``unsat`` is not a proof)."""
+        return not (set(self.tactic_names()) & UNDER_APPROXIMATING_TACTICS)
+
+    # ------------------------------------------------------------------ building
+
+    def tactic(self, ctx: z3.Context) -> z3.Tactic | None:
+        """The compiled Z3 tactic, or None for the plain solver."""
+        if not self.has_tactic:
+            return None
+        options: list[z3.Tactic] = []
+        for sl in self.schedule:
+            sub = sl.strategy.tactic(ctx)
+            assert sub is not None
+            # A slice that gives up without failing must still hand over to the next one.
+            sub = z3.Then(sub, z3.Tactic("fail-if-undecided", ctx=ctx), ctx=ctx)
+            options.append(z3.TryFor(sub, sl.timeout_ms, ctx=ctx))
+        if self.decider:
+            options.append(self.decider.build(ctx))
+        core = options[0] if len(options) == 1 else z3.OrElse(*options, ctx=ctx)
+        steps = [s.build(ctx) for s in self.pipeline]
+        return z3.Then(*steps, core, ctx=ctx) if steps else core
+
+    def build(self, ctx: z3.Context) -> z3.Solver:
+        """A fresh solver in ``ctx`` implementing this strategy (params applied)."""
+        tactic = self.tactic(ctx)
+        solver = z3.Solver(ctx=ctx) if tactic is None else tactic.solver()
+        for name, value in self.params:
+            solver.set(name, value)
+        return solver
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "preprocess": list(self.preprocess),
+            "pipeline": [s.to_json() for s in self.pipeline],
+            "decider": self.decider.to_json() if self.decider else None,
+            "schedule": [s.to_json() for s in self.schedule],
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, *, _depth: int = 0) -> Strategy:
+        """Validate and build a strategy from its JSON form (ValueError names the bad item)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a strategy must be a JSON object, got {type(data).__name__}")
+        if _depth > MAX_SCHEDULE_DEPTH:
+            raise ValueError(f"schedules nested deeper than {MAX_SCHEDULE_DEPTH}")
+        known = {"name", "preprocess", "pipeline", "decider", "schedule", "params"}
+        extra = set(data) - known
+        if extra:
+            raise ValueError(f"unknown strategy keys {sorted(extra)}; known: {sorted(known)}")
+        name = data.get("name", "custom")
+        if not isinstance(name, str):
+            raise ValueError(f"strategy name must be a string: {name!r}")
+        for key in ("preprocess", "pipeline", "schedule"):
+            if not isinstance(data.get(key) or [], list | tuple):
+                raise ValueError(f"strategy {key!r} must be a list")
+        decider = data.get("decider")
+        return cls(
+            name=name,
+            preprocess=tuple(data.get("preprocess") or ()),
+            pipeline=tuple(TacticStep.from_json(s) for s in data.get("pipeline") or ()),
+            decider=TacticStep.from_json(decider) if decider is not None else None,
+            schedule=tuple(Slice.from_json(s, _depth) for s in data.get("schedule") or ()),
+            params=data.get("params") or (),
+        )
+
+    def describe(self) -> str:
+        """A one-line human description (for logs and tables)."""
+        parts = [f"hms:{p}" for p in self.preprocess]
+        parts += [s.tactic for s in self.pipeline]
+        if self.schedule:
+            parts.append(
+                "OrElse("
+                + ", ".join(f"{sl.strategy.describe()}@{sl.timeout_ms}ms" for sl in self.schedule)
+                + (f", {self.decider.tactic}" if self.decider else "")
+                + ")"
+            )
+        elif self.decider:
+            parts.append(self.decider.tactic)
+        return " > ".join(parts) or "Solver()"
+
+
+def _check_solver_param(name: str, value: Any) -> None:
+    if not isinstance(name, str):
+        raise ValueError(f"solver parameter name {name!r} is not a string")
+    if name == "timeout":
+        raise ValueError("solver parameter 'timeout' is set by the prover from timeout_s")
+    module, _, rest = name.partition(".")
+    if rest and module in {"smt", "nlsat", "sat"}:
+        kinds = tactic_param_kinds(module)
+        if rest not in kinds:
+            raise ValueError(f"unknown solver parameter {name!r}")
+        _check_value("solver params", name, kinds[rest], value)
+        return
+    kinds = _solver_param_kinds()
+    if name not in kinds:
+        raise ValueError(f"unknown solver parameter {name!r}")
+    _check_value("solver params", name, kinds[name], value)
+
+
+# --------------------------------------------------------------------------- named strategies
+
+
+def _step(name: str, **params: ParamValue) -> TacticStep:
+    return TacticStep(name, tuple(params.items()))
+
+
+Z3_DEFAULT = Strategy(name="z3-default")
+SMT = Strategy(name="smt", decider=_step("smt"))
+NLSAT = Strategy(name="nlsat", decider=_step("qfnra-nlsat"))
+QFNRA = Strategy(name="qfnra", decider=_step("qfnra"))
+LINEARISE_SMT = Strategy(
+    name="linearise-smt",
+    preprocess=("product-bounds",),
+    pipeline=(_step("simplify"),),
+    decider=_step("smt"),
+)
+PORTFOLIO = Strategy(
+    name="portfolio",
+    preprocess=("product-bounds",),
+    pipeline=(_step("simplify"),),
+    schedule=(Slice(SMT, 2000), Slice(NLSAT, 2000)),
+    decider=_step("smt"),
+)
+
+#: ``smt`` alone sometimes wanders for seconds on an instance it otherwise decides in
+#: milliseconds (e.g. ``fs-bounds`` at some n); short restarts with other seeds avoid that.
+LINEARISE_RESTARTS = Strategy(
+    name="linearise-restarts",
+    preprocess=("product-bounds",),
+    pipeline=(_step("simplify"),),
+    schedule=(
+        Slice(SMT, 500),
+        Slice(Strategy(decider=_step("smt", random_seed=1)), 500),
+        Slice(Strategy(decider=_step("smt", random_seed=2)), 1000),
+    ),
+    decider=_step("smt", random_seed=3),
+)
+
+#: The strategy ``prove`` uses when none is given (chosen by measurement: bench/strategies.py).
+DEFAULT_STRATEGY = LINEARISE_RESTARTS
+
+NAMED_STRATEGIES: dict[str, Strategy] = {
+    s.name: s for s in (Z3_DEFAULT, SMT, NLSAT, QFNRA, LINEARISE_SMT, LINEARISE_RESTARTS, PORTFOLIO)
+}
+NAMED_STRATEGIES["default"] = DEFAULT_STRATEGY
+
+
+def strategy_from_any(x: Strategy | dict[str, Any] | str | None) -> Strategy:
+    """A strategy from an instance, its JSON dict, a name in :data:`NAMED_STRATEGIES` or JSON
+    text; None gives :data:`DEFAULT_STRATEGY`."""
+    if x is None:
+        return DEFAULT_STRATEGY
+    if isinstance(x, Strategy):
+        return x
+    if isinstance(x, dict):
+        return Strategy.from_json(x)
+    if isinstance(x, str):
+        if x in NAMED_STRATEGIES:
+            return NAMED_STRATEGIES[x]
+        text = x.strip()
+        if text.startswith("{"):
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"strategy JSON does not parse: {exc}") from exc
+            return Strategy.from_json(data)
+        raise ValueError(f"unknown strategy {x!r}; named strategies: {sorted(NAMED_STRATEGIES)}")
+    raise ValueError(f"a strategy is a Strategy, dict, name or JSON text, not {type(x).__name__}")

@@ -1,0 +1,269 @@
+"""The Z3 backend and ``prove``: verdict rules, Lean semantics, sizes, counterexamples, limits."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import z3
+
+from hms_celery.verification import ast as A
+from hms_celery.verification import prover
+from hms_celery.verification.exact import check_counterexample
+from hms_celery.verification.prover import prove
+from hms_celery.verification.verdict import ProofOutcome, Verdict
+from hms_celery.verification.z3_backend import (
+    compile_statement,
+    product_bounds,
+    size_assignments,
+    size_parameters,
+)
+
+from .hand_ast import N, Q, R, Z, at, cmp, fin, land, lit, op, stmt, var, vec, war_statement
+
+x, y = var("x"), var("y")
+
+
+def test_ground_true_statement_is_proved():
+    out = prove(stmt([("x", R)], [], cmp("≥", op("*", x, x), lit(0))))
+    assert out.verdict is Verdict.PROVED
+    assert out.bound is None and out.counterexample is None
+    assert out.backend == "z3" and out.strategy is not None and out.elapsed_s > 0
+    assert out.stats["decided_at"] == {} and "rlimit_count" in out.stats
+
+
+def test_refutation_carries_an_exactly_rechecked_counterexample():
+    st = stmt([("x", R)], [cmp(">", x, lit(0))], cmp(">", op("*", x, x), x))
+    out = prove(st)
+    assert out.verdict is Verdict.REFUTED
+    value = Fraction(out.counterexample["x"])
+    assert 0 < value <= 1
+    assert check_counterexample(st, out.counterexample) is True
+
+
+def test_division_by_zero_is_zero_in_every_type():
+    assert (
+        prove(stmt([("x", R)], [], cmp("=", op("/", x, lit(0)), lit(0)))).verdict is Verdict.PROVED
+    )
+    k = var("k", Z)
+    st = stmt([("k", Z)], [], cmp("=", op("/", k, lit(0, Z), Z), lit(0, Z)))
+    assert prove(st).verdict is Verdict.PROVED
+    # symbolic zero divisor too
+    st2 = stmt([("x", R), ("y", R)], [cmp("=", y, lit(0))], cmp("=", op("/", x, y), lit(0)))
+    assert prove(st2).verdict is Verdict.PROVED
+
+
+def test_nat_subtraction_is_truncated():
+    a, b = var("a", N), var("b", N)
+    le = stmt([("a", N), ("b", N)], [], cmp("≤", op("-", a, b, N), a))
+    assert prove(le).verdict is Verdict.PROVED
+    back = stmt([("a", N), ("b", N)], [], cmp("=", op("+", op("-", a, b, N), b, N), a))
+    out = prove(back)
+    assert out.verdict is Verdict.REFUTED
+    assert int(out.counterexample["a"]) < int(out.counterexample["b"])
+
+
+def test_integer_division_is_euclidean():
+    a, b = var("a", Z), var("b", Z)
+    q = op("/", a, b, Z)
+    r = op("%", a, b, Z)
+    facts = land(cmp("=", op("+", op("*", b, q, Z), r, Z), a), cmp("≥", r, lit(0, Z)))
+    st = stmt([("a", Z), ("b", Z)], [cmp("≠", b, lit(0, Z))], facts)
+    assert prove(st).verdict is Verdict.PROVED
+    concrete = cmp("=", op("/", lit(-7, Z), lit(2, Z), Z), lit(-4, Z))
+    assert prove(stmt([], [], concrete)).verdict is Verdict.PROVED
+
+
+def test_decimals_are_exact():
+    s = op("+", op("+", op("+", lit("0.4"), lit("0.3")), lit("0.2")), lit("0.1"))
+    assert prove(stmt([], [], cmp("=", s, lit(1)))).verdict is Verdict.PROVED
+    assert prove(stmt([], [], cmp("=", op("+", lit("0.1"), lit("0.2")), lit("0.3")))).verdict is (
+        Verdict.PROVED
+    )
+
+
+def test_function_variable_counterexample_is_a_table():
+    f = A.Var("f", A.Arrow(R, R))
+    fx = A.App(f, x, R)
+    assert prove(stmt([("f", f.ty), ("x", R)], [], cmp("=", fx, fx))).verdict is Verdict.PROVED
+    st = stmt([("f", f.ty)], [], cmp("=", A.App(f, lit(0), R), A.App(f, lit(1), R)))
+    out = prove(st)
+    assert out.verdict is Verdict.REFUTED
+    table = out.counterexample["f"]
+    assert set(table) == {"entries", "else"}
+    assert check_counterexample(st, out.counterexample) is True
+
+
+def test_irrational_model_is_unknown_never_a_float_refutation():
+    out = prove(stmt([("x", R)], [], cmp("≠", op("*", x, x), lit(2))))
+    assert out.verdict is Verdict.UNKNOWN
+    assert "irrational" in out.reason
+    assert out.counterexample is None
+
+
+def test_exists_goal_is_proved():
+    goal = A.Quant("exists", "x", R, cmp(">", var("x"), lit(5)))
+    assert prove(stmt([], [], goal)).verdict is Verdict.PROVED
+
+
+def test_nested_quantifiers_are_handled():
+    # ∀ x, (∀ y, y ≤ x) → False : the hypothesis quantifier stays a Z3 ∀
+    hyp = A.Quant("forall", "y", R, cmp("≤", var("y"), x))
+    st = stmt([("x", R)], [hyp], A.BoolLit(False))
+    assert prove(st).verdict is Verdict.PROVED
+    # ∀ x : ℚ, ∃ y : ℚ, y > x : ℚ under ∃ cannot be read over ℝ
+    goal = A.Quant("exists", "y", Q, cmp(">", var("y", Q), var("x", Q)))
+    out = prove(stmt([("x", Q)], [], goal))
+    assert out.verdict is Verdict.UNSUPPORTED and "ℚ" in out.reason
+
+
+def test_rational_variable_universal_is_read_over_reals():
+    q = var("q", Q)
+    assert prove(stmt([("q", Q)], [], cmp("≥", op("*", q, q, Q), lit(0, Q)))).verdict is (
+        Verdict.PROVED
+    )
+
+
+def test_size_parameters_are_detected():
+    n = var("n", N)
+    assert size_parameters(war_statement(n)) == ["n"]
+    assert size_parameters(war_statement(3)) == []
+    k = var("k", N)
+    pow_st = stmt([("x", R), ("k", N)], [], cmp("≥", A.Pow(x, k, R), lit(0)))
+    assert size_parameters(pow_st) == ["k"]
+    rng = A.Sum("i", A.Range(k), lit(1), R)
+    assert size_parameters(stmt([("k", N)], [], cmp("≥", rng, lit(0)))) == ["k"]
+    plain = stmt([("k", N)], [], cmp("≥", k, lit(0, N)))
+    assert size_parameters(plain) == []
+
+
+def test_size_parameters_through_definition_calls():
+    m = var("m", N)
+    v = A.Var("v", vec(m))
+    body = A.Sum("i", fin(m), at("v", var("i", fin(m)), m), R)
+    d = A.Definition("total", (A.Param("m", N, implicit=True), A.Param("v", vec(m))), R, body)
+    n = var("n", N)
+    call = A.Call("total", (n, A.Var("w", vec(n))), R)
+    st = A.Statement(
+        (A.Param("n", N), A.Param("w", vec(n))), (), cmp("=", call, call), definitions={"total": d}
+    )
+    assert size_parameters(st) == ["n"]
+    out = prove(st, max_size=3)
+    assert out.verdict is Verdict.BOUNDED and out.bound == 3
+    assert v.name == "v"
+
+
+def test_symbolic_size_gives_bounded_never_proved():
+    n = var("n", N)
+    f = fin(n)
+    i = var("i", f)
+    nonneg = A.Quant("forall", "i", f, cmp("≥", at("x", i, n), lit(0)))
+    goal = cmp("≥", A.Sum("i", f, at("x", i, n), R), lit(0))
+    st = stmt([("n", N), ("x", vec(n))], [nonneg], goal)
+    out = prove(st, max_size=6)
+    assert out.verdict is Verdict.BOUNDED
+    assert out.bound == 6 and "not a proof" in out.reason
+    assert [c["sizes"]["n"] for c in out.stats["checks"]] == list(range(7))
+
+
+def test_false_war_bound_refuted_at_the_smallest_size():
+    out = prove(war_statement(var("n", N)))
+    assert out.verdict is Verdict.REFUTED
+    cex = out.counterexample
+    assert cex["n"] == "1" and len(cex["w"]) == len(cex["a"]) == len(cex["d"]) == 1
+    w, a, d = (Fraction(cex[k][0]) for k in "wad")
+    assert w == 1 and abs(w * a * d) > 100
+
+
+def test_war_abs_bound_is_fast_with_the_default_strategy():
+    out = prove(war_statement(var("n", N), abs_bound=True), max_size=10, timeout_s=60)
+    assert out.verdict is Verdict.BOUNDED and out.bound == 10
+    fixed = prove(war_statement(30, abs_bound=True), timeout_s=60)
+    assert fixed.verdict is Verdict.PROVED
+
+
+def test_several_size_parameters_are_enumerated_by_level():
+    levels = list(size_assignments(["n", "m"], 2))
+    assert [lvl for lvl, _ in levels] == [0, 1, 2]
+    assert levels[1][1] == [{"n": 0, "m": 1}, {"n": 1, "m": 0}, {"n": 1, "m": 1}]
+    assert sum(len(a) for _, a in levels) == 9
+
+
+def test_tiny_budgets_give_timeout_or_unknown():
+    hard = war_statement(30, abs_bound=True)
+    out = prove(hard, strategy="smt", timeout_s=0.2)
+    assert out.verdict is Verdict.TIMEOUT, out.reason
+    limited = prove(hard, strategy="smt", rlimit=10_000, timeout_s=60)
+    assert limited.verdict is Verdict.UNKNOWN
+    assert "resource" in limited.reason
+
+
+def test_budget_running_out_after_some_sizes_gives_bounded_up_to_the_last_complete_size():
+    n = var("n", N)
+    out = prove(
+        war_statement(n, abs_bound=True), strategy="smt", rlimit=2_000_000, max_size=30, timeout_s=5
+    )
+    assert out.verdict is Verdict.BOUNDED, out.reason
+    assert 1 <= out.bound < 30
+    assert f"n={out.bound + 1}" in out.reason
+
+
+def test_unknown_and_lean_backends(monkeypatch):
+    st = stmt([], [], A.BoolLit(True))
+    bad = prove(st, backend="coq")
+    assert bad.verdict is Verdict.ERROR and "unknown backend 'coq'; available: z3" in bad.reason
+    monkeypatch.setattr(prover.shutil, "which", lambda name: None)
+    lean = prove(st, backend="lean")
+    assert lean.verdict is Verdict.UNSUPPORTED
+    assert lean.reason == "Lean backend unavailable: lean/lake not found on PATH"
+
+
+def test_prove_never_raises():
+    broken = stmt([], [], cmp("=", var("ghost"), lit(0)))
+    assert prove(broken).verdict in (Verdict.UNSUPPORTED, Verdict.ERROR)
+    real_pow = stmt([("x", R)], [], cmp("≥", A.Pow(x, x, R), lit(0)))
+    out = prove(real_pow)
+    assert out.verdict is Verdict.UNSUPPORTED and "exponent" in out.reason
+    assert prove(stmt([], [], A.BoolLit(True)), strategy="no-such").verdict is Verdict.ERROR
+    assert prove(stmt([], [], A.BoolLit(True)), max_size=-1).verdict is Verdict.ERROR
+
+
+def test_outcome_json_round_trip():
+    out = prove(stmt([("x", R)], [cmp(">", x, lit(0))], cmp(">", op("*", x, x), x)))
+    again = ProofOutcome.from_json(out.to_json())
+    assert again.verdict is out.verdict and again.counterexample == out.counterexample
+
+
+def test_product_bounds_is_sound_and_linearises():
+    ctx = z3.Context()
+    compiled = compile_statement(war_statement(3, abs_bound=True), {}, ctx)
+    lemmas = product_bounds(compiled.assertions)
+    assert len(lemmas) > len(compiled.assertions)
+    s = z3.Solver(ctx=ctx)
+    s.add(*lemmas)
+    assert s.check() == z3.unsat
+    # a satisfiable instance stays satisfiable
+    compiled = compile_statement(war_statement(3), {}, ctx)
+    s = z3.Solver(ctx=ctx)
+    s.add(*product_bounds(compiled.assertions))
+    assert s.check() == z3.sat
+
+
+def test_vectors_are_separate_constants():
+    ctx = z3.Context()
+    compiled = compile_statement(war_statement(var("n", N)), {"n": 4}, ctx)
+    assert [str(c) for c in compiled.variables["w"].term] == ["w_0", "w_1", "w_2", "w_3"]
+    assert compiled.variables["n"].size == 4
+
+
+@pytest.mark.parametrize("strategy", ["linearise-restarts", "linearise-smt", "z3-default"])
+def test_strategy_is_recorded_in_the_outcome(strategy):
+    out = prove(stmt([], [], A.BoolLit(True)), strategy=strategy)
+    assert out.verdict is Verdict.PROVED and out.strategy["name"] == strategy
+
+
+def test_unused_names_are_not_confused_with_y():
+    st = stmt(
+        [("x", R), ("y", R)], [cmp("<", x, y)], cmp("<", op("+", x, lit(1)), op("+", y, lit(1)))
+    )
+    assert prove(st).verdict is Verdict.PROVED
