@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -39,23 +40,26 @@ def pct(values: list[float], q: float) -> float:
     return values[k]
 
 
-def start_worker(app: str, queue: str, concurrency: int, env: dict[str, str]) -> subprocess.Popen:
-    name = f"bench-{uuid.uuid4().hex[:6]}@%h"
+def start_worker(
+    app: str, queue: str, concurrency: int, env: dict[str, str]
+) -> tuple[subprocess.Popen, str]:
+    name = f"bench-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queue, "-n", name,
          "-c", str(concurrency), "-l", "WARNING", "--without-mingle", "--without-gossip"],
         env={**os.environ, **env}, cwd=REPO,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    return proc
+    return proc, name
 
 
-def wait_ready(app, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def wait_ready(app, name: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Wait for *our* worker: a stray one on the same broker must not start the clock."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if app.control.ping(timeout=0.5):
+        if any(name in reply for reply in app.control.ping([name], timeout=0.5) or []):
             return
-    raise RuntimeError("worker did not start")
+    raise RuntimeError(f"worker {name} did not start")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -72,9 +76,9 @@ def bench_bare(n: int, idle: int, concurrency: int) -> dict[str, float]:
     import bare_app
 
     bare_app.app.control.purge()
-    proc = start_worker("bare_app", "bare", concurrency, {"PYTHONPATH": str(REPO / "bench")})
+    proc, name = start_worker("bare_app", "bare", concurrency, {"PYTHONPATH": str(REPO / "bench")})
     try:
-        wait_ready(bare_app.app)
+        wait_ready(bare_app.app, name)
         bare_app.noop.delay(time.time()).get(timeout=30)  # warm up
         idle_lat = []
         for _ in range(idle):
@@ -114,9 +118,9 @@ def bench_hms(n: int, idle: int, concurrency: int, store: str) -> dict[str, floa
 
     upgrade(database)
     app.control.purge()
-    proc = start_worker("hms_celery", "prove.z3", concurrency, env)
+    proc, name = start_worker("hms_celery", "prove.z3", concurrency, env)
     try:
-        wait_ready(app)
+        wait_ready(app, name)
         client.wait_for_result(client.submit_proof_task("warm", STATEMENT), timeout=60)
         idle_lat = []
         for _ in range(idle):

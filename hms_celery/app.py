@@ -31,7 +31,9 @@ def configure(app: Celery, settings: Settings) -> None:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_track_started=True,
+        # The store records starts and results; Celery's result backend keeps only what
+        # canvas primitives (chords) need.
+        task_track_started=False,
         # Routing from the skill registry.
         task_queues=task_queues(),
         task_routes=task_routes(),
@@ -40,9 +42,10 @@ def configure(app: Celery, settings: Settings) -> None:
         # Proof tasks carry their own limits; these back up Z3's soft timeout.
         task_soft_time_limit=settings.soft_time_limit,
         task_time_limit=settings.hard_time_limit,
-        # Events for Flower and the health sweep.
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Task events cost a broker publish per state change; Flower switches them on while
+        # it runs (its --enable-events default). Worker heartbeats are sent regardless.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         # Fail fast (and clearly) when the broker is down instead of hanging.
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=connect_timeout,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,27 +202,34 @@ def wait_for_result(task_id: str, timeout: float | None = None) -> dict[str, Any
 
 
 def wait_for_results(
-    task_ids: Iterable[str], timeout: float | None = None, on_done: Any = None
+    task_ids: Iterable[str],
+    timeout: float | None = None,
+    on_done: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Wait for several tasks; ``on_done(status)`` is called as each one finishes."""
-    pending = list(task_ids)
+    """Wait for several tasks; ``on_done(status)`` is called as each one finishes.
+
+    One query per poll finds the unfinished tasks; finished ones are loaded in a batch.
+    """
+    pending = list(dict.fromkeys(task_ids))
+    missing = set(pending) - set(repository.task_statuses(pending))
+    if missing:
+        raise UnknownTaskError(f"unknown task id(s): {sorted(missing)}")
     results: dict[str, dict[str, Any]] = {}
     deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
     while pending:
-        still = []
-        for task_id in pending:
-            status = query_task_status(task_id)
-            if status["state"] in TaskStatus.FINAL:
-                results[task_id] = status
-                if on_done is not None:
-                    on_done(status)
-            else:
-                still.append(task_id)
-        pending = still
+        still = repository.unfinished(pending)
+        finished = [task_id for task_id in pending if task_id not in still]
+        for task_id, status in repository.task_statuses(finished).items():
+            results[task_id] = status
+            if on_done is not None:
+                on_done(status)
+        pending = [task_id for task_id in pending if task_id in still]
         if pending:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"{len(pending)} task(s) unfinished after {timeout}s")
-            time.sleep(0.05)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
     return results
 
 

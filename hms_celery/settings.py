@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         default=None, gt=0, description="Z3 deterministic resource limit per check (unset: none)."
     )
     bounded_max_size: int = Field(
-        default=10, ge=0, le=200, description="Symbolic sizes n are checked for n = 0..this."
+        default=20, ge=0, le=200, description="Symbolic sizes n are checked for n = 0..this."
     )
     default_strategy: str | None = Field(
         default=None, description="Name or JSON of the Z3 strategy used when a task names none."

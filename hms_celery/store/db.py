@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from hms_celery.errors import InfrastructureError, SettingsError
 from hms_celery.settings import get_settings
@@ -48,8 +48,10 @@ def _create_engine(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         timeout = int(get_settings().connect_timeout)
+        # No pre-ping round trip per checkout: a dropped connection surfaces as a connection
+        # error, SQLAlchemy invalidates the pool, and the task retries (autoretry).
         return create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": max(timeout, 1)}
+            url, pool_recycle=3600, connect_args={"connect_timeout": max(timeout, 1)}
         )
     except (ArgumentError, ImportError) as exc:
         raise SettingsError(f"HMS_DATABASE_URL={safe_url(url)!r} cannot be used: {exc}") from None
@@ -62,7 +64,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     A database that cannot be reached raises :class:`InfrastructureError` naming the URL.
     """
     engine = get_engine(url)
-    session = sessionmaker(bind=engine, expire_on_commit=False)()
+    session = Session(bind=engine, expire_on_commit=False)
     try:
         yield session
         session.commit()
@@ -78,6 +80,24 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def connection_scope(url: str | None = None) -> Iterator[Connection]:
+    """A Core transaction (lighter than a Session: the hot paths of every task use it).
+
+    Errors are mapped as in :func:`session_scope`.
+    """
+    engine = get_engine(url)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except SQLAlchemyError as exc:
+        if _is_connection_error(exc):
+            raise InfrastructureError(
+                f"database unreachable: {_short(exc)}", url=safe_url(engine.url)
+            ) from exc
+        raise
 
 
 def check_database(url: str | None = None) -> None:

@@ -6,21 +6,32 @@ the first completion wins and any later one (a redelivery, a zombie) changes not
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, selectinload
 
-from hms_celery.store.db import session_scope
+from hms_celery.store.db import connection_scope, session_scope
 from hms_celery.store.models import Attempt, AuditEvent, ProofResult, Task, TaskStatus, utcnow
 from hms_celery.verification.verdict import ProofOutcome
 
+_TASKS = Task.__table__
+_ATTEMPTS = Attempt.__table__
 
-def audit(session: Session, actor: str, action: str, subject: str | None, **details: Any) -> None:
-    """Append one audit event inside ``session``'s transaction."""
-    session.add(AuditEvent(actor=actor, action=action, subject=subject, details=details))
+
+def audit(
+    conn: Connection | Session, actor: str, action: str, subject: str | None, **details: Any
+) -> None:
+    """Append one audit event inside ``conn``'s transaction."""
+    conn.execute(
+        insert(AuditEvent.__table__).values(
+            at=utcnow(), actor=actor, action=action, subject=subject, details=details
+        )
+    )
 
 
 def record_submission(
@@ -33,10 +44,15 @@ def record_submission(
     actor: str,
     kind: str = "proof",
 ) -> None:
-    """Record a task before it is published, so it can never be lost once accepted."""
-    with session_scope() as session:
-        session.add(
-            Task(
+    """Record a task before it is published, so it can never be lost once accepted.
+
+    (Routine submissions, starts and commits live in ``tasks``/``attempts``; the audit log
+    keeps what deserves attention: rejections, failures, duplicates, recoveries.)
+    """
+    now = utcnow()
+    with connection_scope() as conn:
+        conn.execute(
+            insert(_TASKS).values(
                 id=task_id,
                 kind=kind,
                 queue=queue,
@@ -44,20 +60,21 @@ def record_submission(
                 theorem_id=theorem_id,
                 family=family,
                 payload=payload,
+                created_at=now,
+                updated_at=now,
             )
         )
-        audit(session, actor, "task.submitted", task_id, queue=queue, theorem_id=theorem_id)
 
 
 def mark_rejected(task_id: str, error: str, actor: str) -> None:
     """The broker refused the task: it was never accepted."""
-    with session_scope() as session:
-        session.execute(
-            update(Task)
-            .where(Task.id == task_id)
+    with connection_scope() as conn:
+        conn.execute(
+            update(_TASKS)
+            .where(_TASKS.c.id == task_id)
             .values(status=TaskStatus.REJECTED, error=error, finished_at=utcnow())
         )
-        audit(session, actor, "task.rejected", task_id, error=error)
+        audit(conn, actor, "task.rejected", task_id, error=error)
 
 
 def begin_attempt(
@@ -73,25 +90,44 @@ def begin_attempt(
 
     A task published without the client (e.g. ``send_task``) gets its row here.
     """
-    with session_scope() as session:
-        task = session.get(Task, task_id, with_for_update=True)
-        if task is None:
-            task = Task(
-                id=task_id,
-                queue=queue,
-                payload=payload,
-                theorem_id=theorem_id,
-                status=TaskStatus.PENDING,
+    now = utcnow()
+    with connection_scope() as conn:
+        # Updating the task row first also locks it (PostgreSQL), so concurrent attempts of
+        # one task get distinct numbers.
+        touched = conn.execute(
+            update(_TASKS)
+            .where(_TASKS.c.id == task_id)
+            .values(
+                status=case(
+                    (_TASKS.c.status.in_(TaskStatus.FINAL), _TASKS.c.status),
+                    else_=TaskStatus.RUNNING,
+                ),
+                updated_at=now,
             )
-            session.add(task)
-            session.flush()
-        number = (
-            session.scalar(select(func.max(Attempt.number)).where(Attempt.task_id == task_id)) or 0
-        ) + 1
-        session.add(Attempt(task_id=task_id, number=number, agent=agent, pid=pid))
-        if task.status not in TaskStatus.FINAL:
-            task.status = TaskStatus.RUNNING
-        return number
+        ).rowcount
+        if not touched:
+            conn.execute(
+                insert(_TASKS).values(
+                    id=task_id,
+                    kind="proof",
+                    queue=queue,
+                    status=TaskStatus.RUNNING,
+                    theorem_id=theorem_id,
+                    payload=payload,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        next_number = (
+            select(func.coalesce(func.max(_ATTEMPTS.c.number), 0) + 1)
+            .where(_ATTEMPTS.c.task_id == task_id)
+            .scalar_subquery()
+        )
+        return conn.execute(
+            insert(_ATTEMPTS)
+            .values(task_id=task_id, number=next_number, agent=agent, pid=pid, started_at=now)
+            .returning(_ATTEMPTS.c.number)
+        ).scalar_one()
 
 
 def commit_result(
@@ -103,6 +139,7 @@ def commit_result(
     outcome: ProofOutcome,
 ) -> bool:
     """Commit ``outcome`` as the task's result unless one exists. True if this call won."""
+    now = utcnow()
     row = {
         "task_id": task_id,
         "attempt_number": attempt_number,
@@ -116,101 +153,133 @@ def commit_result(
         "strategy": outcome.strategy,
         "elapsed_s": outcome.elapsed_s,
         "stats": outcome.stats,
-        "created_at": utcnow(),
+        "created_at": now,
     }
-    with session_scope() as session:
-        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-        inserted = session.execute(
-            dialect.insert(ProofResult).values(**row).on_conflict_do_nothing()
-        ).rowcount
-        won = inserted == 1
-        now = utcnow()
+    with connection_scope() as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        won = (
+            conn.execute(
+                dialect.insert(ProofResult.__table__).values(**row).on_conflict_do_nothing()
+            ).rowcount
+            == 1
+        )
         if won:
-            session.execute(
-                update(Task)
-                .where(Task.id == task_id)
-                .values(status=TaskStatus.DONE, verdict=outcome.verdict.value, finished_at=now)
+            conn.execute(
+                update(_TASKS)
+                .where(_TASKS.c.id == task_id)
+                .values(
+                    status=TaskStatus.DONE,
+                    verdict=outcome.verdict.value,
+                    finished_at=now,
+                    updated_at=now,
+                )
             )
-        _close_attempt(
-            session, task_id, attempt_number, outcome.verdict.value if won else "DUPLICATE"
-        )
-        audit(
-            session,
-            agent,
-            "result.committed" if won else "result.duplicate",
-            task_id,
-            attempt=attempt_number,
-            verdict=outcome.verdict.value,
-        )
+        _close_attempt(conn, task_id, attempt_number, outcome.verdict.value if won else "DUPLICATE")
+        if not won:
+            audit(
+                conn,
+                agent,
+                "result.duplicate",
+                task_id,
+                attempt=attempt_number,
+                verdict=outcome.verdict.value,
+            )
         return won
 
 
 def fail_attempt(task_id: str, *, attempt_number: int, agent: str, error: str) -> None:
     """An attempt ended in an exception: close it and mark the task FAILED (unless done)."""
-    with session_scope() as session:
-        _close_attempt(session, task_id, attempt_number, "ERROR", error)
-        session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.status.not_in(TaskStatus.FINAL))
+    with connection_scope() as conn:
+        _close_attempt(conn, task_id, attempt_number, "ERROR", error)
+        conn.execute(
+            update(_TASKS)
+            .where(_TASKS.c.id == task_id, _TASKS.c.status.not_in(TaskStatus.FINAL))
             .values(status=TaskStatus.FAILED, error=error, finished_at=utcnow())
         )
-        audit(session, agent, "task.failed", task_id, attempt=attempt_number, error=error)
+        audit(conn, agent, "task.failed", task_id, attempt=attempt_number, error=error)
 
 
 def _close_attempt(
-    session: Session, task_id: str, number: int, outcome: str, error: str | None = None
+    conn: Connection, task_id: str, number: int, outcome: str, error: str | None = None
 ) -> None:
-    session.execute(
-        update(Attempt)
-        .where(Attempt.task_id == task_id, Attempt.number == number)
+    conn.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.task_id == task_id, _ATTEMPTS.c.number == number)
         .values(ended_at=utcnow(), outcome=outcome, error=error)
     )
 
 
 def task_status(task_id: str) -> dict[str, Any] | None:
     """Everything the store knows about a task, as JSON-ready data (None if unknown)."""
+    return task_statuses([task_id]).get(task_id)
+
+
+def task_statuses(task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:func:`task_status` of many tasks in three queries (unknown ids are left out)."""
+    if not task_ids:
+        return {}
     with session_scope() as session:
-        task = session.get(Task, task_id)
-        if task is None:
-            return None
-        result = task.result
-        attempts = [
-            {
-                "number": a.number,
-                "agent": a.agent,
-                "pid": a.pid,
-                "started_at": _iso(a.started_at),
-                "ended_at": _iso(a.ended_at),
-                "outcome": a.outcome,
-                "error": a.error,
-            }
-            for a in task.attempts
-        ]
-        return {
-            "task_id": task.id,
-            "kind": task.kind,
-            "queue": task.queue,
-            "state": task.status,
-            "theorem_id": task.theorem_id,
-            "family": task.family,
-            "verdict": task.verdict,
-            "error": task.error,
-            "reason": result.reason if result else None,
-            "counterexample": result.counterexample if result else None,
-            "bound": result.bound if result else None,
-            "backend": result.backend if result else task.payload.get("backend"),
-            "strategy": result.strategy if result else None,
-            "stats": result.stats if result else None,
-            "agent": result.agent if result else (attempts[-1]["agent"] if attempts else None),
-            "attempts": attempts,
-            "payload": task.payload,
-            "timings": {
-                "created_at": _iso(task.created_at),
-                "finished_at": _iso(task.finished_at),
-                "prover_s": result.elapsed_s if result else None,
-                "total_s": _seconds(task.created_at, task.finished_at),
-            },
+        tasks = session.scalars(
+            select(Task)
+            .where(Task.id.in_(list(task_ids)))
+            .options(selectinload(Task.attempts), selectinload(Task.result))
+        )
+        return {task.id: _status_json(task) for task in tasks}
+
+
+def unfinished(task_ids: Sequence[str]) -> set[str]:
+    """The ids among ``task_ids`` whose task is not in a final state (one cheap query)."""
+    if not task_ids:
+        return set()
+    with session_scope() as session:
+        return set(
+            session.scalars(
+                select(Task.id).where(
+                    Task.id.in_(list(task_ids)), Task.status.not_in(TaskStatus.FINAL)
+                )
+            )
+        )
+
+
+def _status_json(task: Task) -> dict[str, Any]:
+    result = task.result
+    attempts = [
+        {
+            "number": a.number,
+            "agent": a.agent,
+            "pid": a.pid,
+            "started_at": _iso(a.started_at),
+            "ended_at": _iso(a.ended_at),
+            "outcome": a.outcome,
+            "error": a.error,
         }
+        for a in task.attempts
+    ]
+    return {
+        "task_id": task.id,
+        "kind": task.kind,
+        "queue": task.queue,
+        "state": task.status,
+        "theorem_id": task.theorem_id,
+        "family": task.family,
+        "verdict": task.verdict,
+        "error": task.error,
+        "reason": result.reason if result else None,
+        "counterexample": result.counterexample if result else None,
+        "bound": result.bound if result else None,
+        "backend": result.backend if result else task.payload.get("backend"),
+        "strategy": result.strategy if result else None,
+        "stats": result.stats if result else None,
+        "agent": result.agent if result else (attempts[-1]["agent"] if attempts else None),
+        "attempts": attempts,
+        "payload": task.payload,
+        "timings": {
+            "created_at": _iso(task.created_at),
+            "finished_at": _iso(task.finished_at),
+            "prover_s": result.elapsed_s if result else None,
+            "total_s": _seconds(task.created_at, task.finished_at),
+        },
+    }
 
 
 def audit_events(subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

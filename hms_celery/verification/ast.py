@@ -16,14 +16,13 @@ Semantics follow Lean 4 / Mathlib, not Python and not SMT-LIB defaults:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from fractions import Fraction
-from typing import Union
 
 # --------------------------------------------------------------------------- types
 
 
-class Num(str, Enum):
+class Num(StrEnum):
     """The four numeric types, ordered by Lean's coercion chain ℕ ⊂ ℤ ⊂ ℚ ⊂ ℝ."""
 
     NAT = "ℕ"
@@ -78,7 +77,7 @@ class Arrow:
         return f"({self.dom} → {self.cod})"
 
 
-Type = Union[Scalar, PropT, FinT, Arrow]
+Type = Scalar | PropT | FinT | Arrow
 
 NAT = Scalar(Num.NAT)
 INT = Scalar(Num.INT)
@@ -269,28 +268,28 @@ class Quant:
     ty: Type = PROP
 
 
-Expr = Union[
-    Var,
-    Lit,
-    BoolLit,
-    Cast,
-    Neg,
-    BinOp,
-    Pow,
-    Builtin,
-    Ite,
-    App,
-    Lambda,
-    Let,
-    Sum,
-    Call,
-    Compare,
-    Not,
-    Logic,
-    Quant,
-]
+Expr = (
+    Var
+    | Lit
+    | BoolLit
+    | Cast
+    | Neg
+    | BinOp
+    | Pow
+    | Builtin
+    | Ite
+    | App
+    | Lambda
+    | Let
+    | Sum
+    | Call
+    | Compare
+    | Not
+    | Logic
+    | Quant
+)
 
-# --------------------------------------------------------------------------- definitions / statements
+# ------------------------------------------------------------------ definitions / statements
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ Results are cached per workspace path and invalidated when a ``.lean`` file chan
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -165,10 +166,41 @@ def load_definitions(workspace: Path | str | None = None) -> dict[str, Definitio
     file) if a definition does not parse or type-check.
     """
     root = Path(workspace) if workspace is not None else default_workspace()
+    return dict(_load(*_read_signature(root)))
+
+
+_SIGNATURE_TTL_S = 1.0
+_signatures: dict[Path, tuple[float, tuple[str, tuple[tuple[str, int, int], ...]]]] = {}
+
+
+def workspace_signature(
+    workspace: Path | str | None = None,
+) -> tuple[str, tuple[tuple[str, int, int], ...]]:
+    """The workspace's resolved path and the (file, mtime, size) of its ``.lean`` files:
+    equal signatures mean equal definitions (the key of every cache built on them).
+    Re-read at most once a second, so a hot path does not stat the files on every call."""
+    root = Path(workspace) if workspace is not None else default_workspace()
+    cached = _signatures.get(root)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < _SIGNATURE_TTL_S:
+        return cached[1]
+    result = _read_signature(root)
+    _signatures[root] = (now, result)
+    return result
+
+
+def _read_signature(root: Path) -> tuple[str, tuple[tuple[str, int, int], ...]]:
     if not root.is_dir():
         raise CatalogueError(f"Lean workspace not found: {root}")
     files = lean_files(root)
     signature = tuple(
         (str(p.relative_to(root)), p.stat().st_mtime_ns, p.stat().st_size) for p in files
     )
-    return dict(_load(str(root.resolve()), signature))
+    return str(root.resolve()), signature
+
+
+def definitions_for(
+    root: str, signature: tuple[tuple[str, int, int], ...]
+) -> dict[str, Definition]:
+    """The definitions of a workspace signature (shared, do not mutate)."""
+    return _load(root, signature)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -623,7 +623,26 @@ def parse_statement(
     from hms_celery.verification.elaborate import elaborate_statement
 
     if definitions is None:
-        from hms_celery.verification.definitions import load_definitions
+        from hms_celery.verification.definitions import workspace_signature
 
-        definitions = load_definitions()
+        # The common case (default workspace) is cached: clients and workers see the same
+        # statements again and again. Statements are immutable, so sharing them is safe.
+        root, signature = workspace_signature()
+        return _parse_with_workspace(
+            text, tuple(assumptions), tuple((variables or {}).items()), root, signature
+        )
     return elaborate_statement(text, assumptions, variables or {}, definitions)
+
+
+@lru_cache(maxsize=2048)
+def _parse_with_workspace(
+    text: str,
+    assumptions: tuple[str, ...],
+    variables: tuple[tuple[str, str], ...],
+    root: str,
+    signature: tuple[tuple[str, int, int], ...],
+) -> Statement:
+    from hms_celery.verification.definitions import definitions_for
+    from hms_celery.verification.elaborate import elaborate_statement
+
+    return elaborate_statement(text, assumptions, dict(variables), definitions_for(root, signature))

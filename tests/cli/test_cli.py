@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+
 from hms_celery.verification.catalogue import load_catalogue
 
 pytestmark = pytest.mark.services

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from hms_celery.verification.catalogue import load_catalogue
 
 HMS = [sys.executable, "-m", "hms_celery.cli.main"]
