@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from celery import Celery
 
-from hms_celery.agents.skills import task_queues, task_routes
+from hms_celery.agents.skills import register_skill_tasks, task_queues, task_routes
 from hms_celery.settings import Settings, get_settings
 
-TASK_MODULES = ["hms_celery.agents.prover"]
+TASK_MODULES = [
+    "hms_celery.agents.prover",
+    "hms_celery.agents.lifecycle",
+    "hms_celery.healing.health",
+    "hms_celery.healing.supervisor",
+]
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -62,6 +67,20 @@ def configure(app: Celery, settings: Settings) -> None:
             "interval_max": 1,
         },
         result_expires=24 * 3600,
+        # Self-healing: periodic sweeps and health rounds; the supervisor restarts pools.
+        beat_schedule={
+            "supervisor-sweep": {
+                "task": "hms.supervisor.sweep",
+                "schedule": settings.sweep_interval,
+                "options": {"expires": settings.sweep_interval * 2},
+            },
+            "health-round": {
+                "task": "hms.supervisor.health_round",
+                "schedule": settings.health_interval,
+                "options": {"expires": settings.health_interval * 2},
+            },
+        },
+        worker_pool_restarts=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         timezone="UTC",
@@ -71,6 +90,7 @@ def configure(app: Celery, settings: Settings) -> None:
 
 app = Celery("hms", include=TASK_MODULES)
 configure(app, get_settings())
+register_skill_tasks(app)  # hms.skill.<id> for every skill of the registry
 
 
 def reconfigure() -> Settings:

@@ -29,13 +29,22 @@ from hms_celery.verification.request import ProofRequest
 
 __all__ = [
     "Claim",
+    "UnknownAgentError",
     "UnknownTaskError",
+    "list_agents",
     "load_catalogue",
     "ping_supervisor",
+    "query_agent_status",
     "query_task_status",
+    "run_skill",
+    "spawn_agent",
+    "stop_agent",
     "submit_claim",
     "submit_proof_task",
+    "wait_for_agent",
     "wait_for_result",
+    "wait_for_results",
+    "wait_skill_result",
 ]
 
 ACTOR = "client"
@@ -236,3 +245,149 @@ def wait_for_results(
 def catalogue_claims(path: str | Path | None = None) -> list[Claim]:
     """The claims of a catalogue file (default: the configured Moneyball catalogue)."""
     return load_catalogue(path or get_settings().catalogue_path)
+
+
+def run_skill(skill_id: str, payload: dict[str, Any]) -> str:
+    """Publish the generic task of skill ``skill_id`` with the JSON object ``payload``.
+
+    Returns the task id; :func:`wait_skill_result` gives its result (skill tasks store their
+    result in Celery's result backend, not in the store).  An unknown skill or a payload
+    that is not a JSON object raises :class:`~hms_celery.errors.InputError`.
+    """
+    import json
+
+    from hms_celery.agents.skills import get_skill
+
+    try:
+        skill = get_skill(skill_id)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
+    if not isinstance(payload, dict):
+        raise InputError(f"skill payload must be a JSON object, not {type(payload).__name__}")
+    try:
+        json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"skill payload is not JSON: {exc}") from None
+    queues = app.amqp.queues
+    try:
+        queue = queues[skill.queue]
+    except KeyError:  # a skill loaded after the app was configured (reload_skills)
+        queue = queues.add(skill.make_queue())
+    options = {**skill.route(), "queue": queue}
+    task_id = str(uuid.uuid4())
+    try:
+        app.send_task(skill.task_name, kwargs={"payload": payload}, task_id=task_id, **options)
+    except (BrokerError, OSError) as exc:
+        url = safe_url(get_settings().effective_broker_url)
+        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+    return task_id
+
+
+def wait_skill_result(task_id: str, timeout: float | None = None) -> dict[str, Any]:
+    """Block until the skill task ``task_id`` finished; returns its JSON result.
+
+    Raises :class:`TimeoutError` if ``timeout`` seconds pass first; a task that raised
+    re-raises its exception here.
+    """
+    from celery.exceptions import TimeoutError as CeleryTimeoutError
+
+    result = app.AsyncResult(task_id)
+    try:
+        return result.get(timeout=timeout, interval=0.05, propagate=True)
+    except CeleryTimeoutError:
+        pass
+    # Stop waiting now (the backend holds the pending result), not at interpreter exit.
+    result.backend.remove_pending_result(result)
+    del result
+    raise TimeoutError(f"skill task {task_id} unfinished after {timeout}s")
+
+
+# ----------------------------------------------------------------------------- agents
+class UnknownAgentError(InputError):
+    """No agent with this id is registered."""
+
+
+def spawn_agent(
+    skills: list[str], config: dict[str, Any] | None = None, *, host_id: str | None = None
+) -> str:
+    """Ask an agent host to start a new agent with ``skills``; returns the new agent's id.
+
+    ``config`` may set ``concurrency`` and ``env`` (``HMS_*`` overrides for that agent).  The
+    agent registers itself as INITIALIZING at once and READY when its worker is up
+    (:func:`wait_for_agent`).  No live agent host → :class:`InfrastructureError`.
+    """
+    from hms_celery.agents import registry
+    from hms_celery.agents.host import new_agent_id, send_host_command
+    from hms_celery.agents.skills import SKILLS
+
+    unknown = [s for s in skills if s not in SKILLS]
+    if not skills or unknown:
+        raise InputError(f"unknown skill(s) {unknown or skills}; known: {sorted(SKILLS)}")
+    hosts = registry.live_hosts()
+    if host_id is not None:
+        hosts = [h for h in hosts if h["id"] == host_id]
+    if not hosts:
+        raise InfrastructureError(
+            "no agent host is running (start one with `hms up`)",
+            url=get_settings().effective_broker_url,
+        )
+    agent_id = new_agent_id(skills)
+    send_host_command(
+        hosts[0]["id"],
+        {"op": "spawn", "skills": list(skills), "config": config or {}, "agent_id": agent_id},
+    )
+    return agent_id
+
+
+def stop_agent(agent_id: str) -> None:
+    """Stop an agent gracefully (its host, else Celery's remote-control shutdown)."""
+    from hms_celery.agents import registry
+    from hms_celery.agents.host import send_host_command
+
+    agent = registry.get_agent(agent_id)
+    if agent is None:
+        raise UnknownAgentError(f"unknown agent {agent_id!r}")
+    live = {h["id"] for h in registry.live_hosts()}
+    if agent["host_id"] in live:
+        send_host_command(agent["host_id"], {"op": "stop", "agent_id": agent_id})
+    else:
+        app.control.shutdown(destination=[agent_id])
+
+
+def list_agents(include_ended: bool = True) -> list[dict[str, Any]]:
+    """Every registered agent (state, skills, host, last heartbeat, last report)."""
+    from hms_celery.agents import registry
+
+    return registry.list_agents(include_ended=include_ended)
+
+
+def query_agent_status(agent_id: str) -> dict[str, Any]:
+    """One agent: its registry row, state history and the audit events about it."""
+    from hms_celery.agents import registry
+
+    agent = registry.get_agent(agent_id)
+    if agent is None:
+        raise UnknownAgentError(f"unknown agent {agent_id!r}")
+    return {
+        **agent,
+        "transitions": registry.transitions(agent_id),
+        "events": repository.audit_events(subject=agent_id),
+    }
+
+
+def wait_for_agent(
+    agent_id: str, states: Iterable[str] = ("READY", "BUSY"), timeout: float = 60.0
+) -> dict[str, Any]:
+    """Block until the agent is in one of ``states``; :class:`TimeoutError` otherwise."""
+    from hms_celery.agents import registry
+
+    wanted = set(states)
+    deadline = time.monotonic() + timeout
+    while True:
+        agent = registry.get_agent(agent_id)
+        if agent is not None and agent["state"] in wanted:
+            return agent
+        if time.monotonic() >= deadline:
+            state = agent["state"] if agent else "unregistered"
+            raise TimeoutError(f"agent {agent_id} is {state}, not {sorted(wanted)}")
+        time.sleep(0.1)

@@ -76,6 +76,27 @@ class Settings(BaseSettings):
     time_limit_margin: float = Field(
         default=15.0, gt=0, description="Soft time limit = prover timeout + this; hard = + 2x."
     )
+    # --- self-healing --------------------------------------------------------------------
+    sweep_interval: float = Field(
+        default=2.0, gt=0, le=300, description="Seconds between supervisor sweeps (beat)."
+    )
+    health_interval: float = Field(
+        default=3.0, gt=0, le=300, description="Seconds between broadcast health checks."
+    )
+    heartbeat_timeout: float = Field(
+        default=6.0, gt=0, le=600, description="No heartbeat for this long: the agent FAILED."
+    )
+    report_timeout: float = Field(
+        default=10.0, gt=0, le=600, description="Health check unanswered this long: DEGRADED."
+    )
+    restart_max: int = Field(
+        default=3, ge=0, le=100, description="At most this many restarts per agent line…"
+    )
+    restart_window: float = Field(default=60.0, gt=0, description="…in this many seconds.")
+    restart_backoff: float = Field(
+        default=1.0, ge=0, description="Backoff before the k-th restart: this × 2^(k-1) s…"
+    )
+    restart_backoff_max: float = Field(default=30.0, ge=0, description="…capped at this.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     connect_timeout: float = Field(
         default=3.0, gt=0, le=120, description="Seconds to wait for the broker/database."

@@ -40,7 +40,7 @@ def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
     task_id = self.request.id
     agent = self.request.hostname or "unknown"
     theorem_id = payload.get("theorem_id")
-    attempt = repository.begin_attempt(
+    start = repository.begin_attempt(
         task_id,
         agent=agent,
         pid=os.getpid(),
@@ -48,6 +48,10 @@ def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
         queue=(self.request.delivery_info or {}).get("routing_key") or "prove.z3",
         theorem_id=theorem_id if isinstance(theorem_id, str) else None,
     )
+    attempt = start.number
+    if start.task_final:  # a redelivered or requeued copy of a finished task: nothing to do
+        repository.skip_attempt(task_id, attempt)
+        return {"task_id": task_id, "verdict": None, "committed": False, "attempt": attempt}
     settings = get_settings()
     try:
         request = ProofRequest.build(**payload)

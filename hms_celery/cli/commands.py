@@ -178,6 +178,28 @@ def ping(as_json: JsonOpt = False) -> None:
         raise typer.Exit(3)
 
 
+@cli.command()
+def skills(as_json: JsonOpt = False) -> None:
+    """List the skills (entry points ``hms_celery.skills``), their queues and tasks."""
+    from hms_celery.agents.skills import skill_info, skill_load_errors
+
+    rows = skill_info()
+    if as_json:
+        out.print_json(data=rows)
+    else:
+        table = Table(title=f"{len(rows)} skills (--json: their entry points)")
+        for column in ("id", "queue", "tasks"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("description")
+        for row in rows:
+            queue = f"{row['queue']} (broadcast)" if row["broadcast"] else row["queue"]
+            tasks = "\n".join([row["task_name"], *row["task_names"]])
+            table.add_row(row["id"], queue, tasks, row["description"])
+        out.print(table)
+    for problem in skill_load_errors():
+        err.print(f"[red]skipped[/red] {problem.entry_point}: {problem.error}", highlight=False)
+
+
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Migrate the store to the newest schema (Alembic)."""
@@ -352,3 +374,110 @@ def _claim_json(claim: Claim) -> dict[str, Any]:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(cli())
+
+
+# ----------------------------------------------------------------------------- agents
+agents_cli = typer.Typer(help="Agents: list, spawn, stop.", invoke_without_command=True)
+cli.add_typer(agents_cli, name="agents")
+
+
+@agents_cli.callback()
+def agents_list(
+    ctx: typer.Context,
+    every: Annotated[bool, typer.Option("--all", help="Include FAILED/TERMINATED.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the agents (without a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    agents = client.list_agents(include_ended=every)
+    if as_json:
+        out.print_json(data=agents)
+        return
+    out.print(_agents_table(agents))
+
+
+@agents_cli.command("spawn")
+def agents_spawn(
+    skill: Annotated[list[str], typer.Option("--skill", "-s", help="A skill (repeatable).")],
+    concurrency: Annotated[int | None, typer.Option("-c", help="Pool processes.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until it is READY.")] = True,
+) -> None:
+    """Ask the agent host to start a new agent with these skills."""
+    config = {"concurrency": concurrency} if concurrency else {}
+    agent_id = client.spawn_agent(skill, config)
+    out.print(agent_id, highlight=False)
+    if wait:
+        agent = client.wait_for_agent(agent_id, timeout=90)
+        out.print(f"{agent['state']} (pid {agent['pid']})", highlight=False)
+
+
+@agents_cli.command("stop")
+def agents_stop(agent_id: str) -> None:
+    """Stop an agent gracefully (it ends TERMINATED)."""
+    client.stop_agent(agent_id)
+    out.print(f"stopping {agent_id}", highlight=False)
+
+
+@cli.command()
+def health(
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option(help="Refresh interval, seconds.")] = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Agents, states, last heartbeats, breakers and recent recoveries."""
+    from rich.console import Group
+    from rich.live import Live
+
+    def snapshot() -> dict[str, Any]:
+        from hms_celery.store import repository
+
+        events = [
+            e
+            for e in repository.audit_events(limit=200)
+            if e["action"].startswith(("recovery.", "agent.", "task.requeued"))
+        ]
+        return {"agents": client.list_agents(), "recoveries": events[-15:]}
+
+    def render(data: dict[str, Any]) -> Group:
+        table = Table("at", "action", "subject", "details", title="recent recoveries")
+        for e in data["recoveries"]:
+            details = ", ".join(f"{k}={v}" for k, v in (e["details"] or {}).items())
+            table.add_row(e["at"][11:19], e["action"], e["subject"] or "", details[:80])
+        return Group(_agents_table(data["agents"]), table)
+
+    if as_json:
+        out.print_json(data=snapshot())
+        return
+    if not watch:
+        out.print(render(snapshot()))
+        return
+    with Live(render(snapshot()), console=out, refresh_per_second=4) as live:
+        while True:
+            time.sleep(interval)
+            live.update(render(snapshot()))
+
+
+def _agents_table(agents: list[dict[str, Any]]) -> Table:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    table = Table("agent", "state", "skills", "pid", "heartbeat", "reason", title="agents")
+    colors = {"READY": "green", "BUSY": "cyan", "DEGRADED": "yellow", "FAILED": "red"}
+    for a in agents:
+        beat = a["last_heartbeat_at"]
+        age = "—"
+        if beat:
+            seen = datetime.fromisoformat(beat)
+            seen = seen if seen.tzinfo else seen.replace(tzinfo=UTC)
+            age = f"{(now - seen).total_seconds():.1f}s ago"
+        color = colors.get(a["state"], "dim")
+        table.add_row(
+            a["id"],
+            f"[{color}]{a['state']}[/]",
+            ",".join(a["skills"]),
+            str(a["pid"] or "—"),
+            age,
+            (a["state_reason"] or "")[:60],
+        )
+    return table

@@ -23,6 +23,7 @@ from typing import IO
 
 import redis
 
+from hms_celery.agents.host import AgentHost
 from hms_celery.agents.skills import PROVE_Z3
 from hms_celery.app import app, reconfigure
 from hms_celery.errors import InfrastructureError
@@ -50,11 +51,13 @@ class EmbeddedStack:
     flower_port: int = 5555
     beat: bool = True
     concurrency: int | None = None
-    queues: tuple[str, ...] = (PROVE_Z3.queue,)
+    skills: tuple[str, ...] = (PROVE_Z3.id,)
+    supervisor: bool = True
     ready_timeout: float = 60.0
     children: list[Child] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
-    worker_name: str = ""
+    host: AgentHost | None = None
+    agent_ids: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> dict[str, str]:
@@ -75,7 +78,7 @@ class EmbeddedStack:
             self.settings = reconfigure()
             upgrade(database)
             self.urls = {"broker": safe_url(broker), "database": safe_url(database)}
-            self._start_worker(env)
+            self._start_agents(env)
             if self.beat:
                 self._spawn(
                     "beat",
@@ -106,7 +109,10 @@ class EmbeddedStack:
         return self.urls
 
     def stop(self, grace: float = 10.0) -> None:
-        """Warm-shutdown the Celery children, then the broker; kill what does not stop."""
+        """Warm-shutdown the agents and the other children, then the broker."""
+        if self.host is not None:
+            self.host.shutdown(grace=grace)
+            self.host = None
         for child in reversed(self.children):
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -177,25 +183,20 @@ class EmbeddedStack:
                 time.sleep(0.05)
         return url
 
-    def _start_worker(self, env: dict[str, str]) -> None:
+    def _start_agents(self, env: dict[str, str]) -> None:
+        """The agent host owns the workers: a prover agent and the supervisor agent."""
+        self.host = AgentHost(env=env)
+        self.host.start()
         concurrency = self.concurrency or self.settings.worker_concurrency
-        self.worker_name = f"{'+'.join(self.queues)}-{os.getpid()}@{socket.gethostname()}"
-        self._spawn(
-            "worker",
-            [
-                "worker",
-                "-Q", ",".join(self.queues),
-                "-n", self.worker_name,
-                "-c", str(concurrency),
-                "-l", self.settings.log_level,
-                "--without-mingle",
-            ],
-            env,
-        )  # fmt: skip
-        self.urls["worker"] = f"{self.worker_name} ({concurrency} processes) on {self.queues}"
+        self.agent_ids = [self.host.spawn(list(self.skills), {"concurrency": concurrency})]
+        if self.supervisor:
+            self.agent_ids.append(self.host.spawn(["supervisor"], {"concurrency": 1}))
+        self.urls["agents"] = ", ".join(self.agent_ids)
+        self.urls["host"] = self.host.host_id
 
     def _wait_for_worker(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
+        waiting = set(self.agent_ids)
         while time.monotonic() < deadline:
             dead = self.dead_children()
             if dead:
@@ -203,12 +204,17 @@ class EmbeddedStack:
                     f"{dead[0].name} exited with code {dead[0].process.returncode}; "
                     f"see {dead[0].log_path}"
                 )
-            replies = app.control.ping([self.worker_name], timeout=0.5) or []
-            if any(self.worker_name in reply for reply in replies):
+            assert self.host is not None
+            for child in self.host.exited():
+                raise InfrastructureError(
+                    f"agent {child.agent_id} exited with code {child.process.returncode}; "
+                    f"see {child.log_path}"
+                )
+            replies = app.control.ping(sorted(waiting), timeout=0.5) or []
+            waiting -= {name for reply in replies for name in reply}
+            if not waiting:
                 return
-        raise InfrastructureError(
-            f"worker {self.worker_name} not ready after {self.ready_timeout}s"
-        )
+        raise InfrastructureError(f"agents {sorted(waiting)} not ready after {self.ready_timeout}s")
 
     def _spawn(self, name: str, celery_args: list[str], env: dict[str, str]) -> None:
         self._spawn_process(

@@ -109,3 +109,63 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str | None] = mapped_column(String(200), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Agent(Base):
+    """One agent: a Celery worker node, registered by the worker itself when it starts."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # the node name
+    lineage: Mapped[str] = mapped_column(String(200), index=True)  # first agent of a respawn line
+    host: Mapped[str] = mapped_column(String(200))
+    host_id: Mapped[str | None] = mapped_column(String(200), index=True)  # owning agent host
+    pid: Mapped[int | None] = mapped_column(Integer)
+    skills: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    queues: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[str] = mapped_column(String(32), default="")
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_report_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AgentTransition(Base):
+    """Every state change of an agent, with its reason."""
+
+    __tablename__ = "agent_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(200), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class AgentHost(Base):
+    """A process that starts, stops and respawns worker processes on one machine."""
+
+    __tablename__ = "agent_hosts"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    queue: Mapped[str] = mapped_column(String(200))  # where it takes commands
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SupervisorState(Base):
+    """Small JSON documents the supervisor keeps between sweeps (policy history, breakers)."""
+
+    __tablename__ = "supervisor_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +21,19 @@ from hms_celery.verification.verdict import ProofOutcome
 
 _TASKS = Task.__table__
 _ATTEMPTS = Attempt.__table__
+
+
+class AttemptStart(NamedTuple):
+    """What :func:`begin_attempt` returns."""
+
+    number: int
+    task_final: bool
+
+
+def skip_attempt(task_id: str, number: int) -> None:
+    """Close an attempt that did not run because the task was already final."""
+    with connection_scope() as conn:
+        _close_attempt(conn, task_id, number, "DUPLICATE", "task already final: not run again")
 
 
 def audit(
@@ -85,8 +98,9 @@ def begin_attempt(
     payload: dict[str, Any],
     queue: str,
     theorem_id: str | None = None,
-) -> int:
-    """Open a new attempt of ``task_id`` on ``agent``; returns its number (1, 2, …).
+) -> AttemptStart:
+    """Open a new attempt of ``task_id`` on ``agent``: its number (1, 2, …) and whether the
+    task already has a final state (a redelivered copy then need not run again).
 
     A task published without the client (e.g. ``send_task``) gets its row here.
     """
@@ -94,7 +108,7 @@ def begin_attempt(
     with connection_scope() as conn:
         # Updating the task row first also locks it (PostgreSQL), so concurrent attempts of
         # one task get distinct numbers.
-        touched = conn.execute(
+        status = conn.execute(
             update(_TASKS)
             .where(_TASKS.c.id == task_id)
             .values(
@@ -104,8 +118,9 @@ def begin_attempt(
                 ),
                 updated_at=now,
             )
-        ).rowcount
-        if not touched:
+            .returning(_TASKS.c.status)
+        ).scalar_one_or_none()
+        if status is None:
             conn.execute(
                 insert(_TASKS).values(
                     id=task_id,
@@ -123,11 +138,26 @@ def begin_attempt(
             .where(_ATTEMPTS.c.task_id == task_id)
             .scalar_subquery()
         )
-        return conn.execute(
+        number = conn.execute(
             insert(_ATTEMPTS)
             .values(task_id=task_id, number=next_number, agent=agent, pid=pid, started_at=now)
             .returning(_ATTEMPTS.c.number)
         ).scalar_one()
+        return AttemptStart(number, status in TaskStatus.FINAL)
+
+
+def abandon_attempt(task_id: str, number: int, reason: str) -> None:
+    """Close an attempt whose agent died (the task is re-published as a new attempt)."""
+    with connection_scope() as conn:
+        conn.execute(
+            update(_ATTEMPTS)
+            .where(
+                _ATTEMPTS.c.task_id == task_id,
+                _ATTEMPTS.c.number == number,
+                _ATTEMPTS.c.ended_at.is_(None),
+            )
+            .values(ended_at=utcnow(), outcome="LOST", error=reason)
+        )
 
 
 def commit_result(

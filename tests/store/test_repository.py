@@ -48,8 +48,12 @@ def test_migrations_reach_head_and_create_tables(store_url: str) -> None:
 
 def test_first_completion_wins_and_duplicates_change_nothing(store_url: str) -> None:
     task_id = _submit()
-    first = repository.begin_attempt(task_id, agent="a@h", pid=1, payload={}, queue="prove.z3")
-    second = repository.begin_attempt(task_id, agent="b@h", pid=2, payload={}, queue="prove.z3")
+    first = repository.begin_attempt(
+        task_id, agent="a@h", pid=1, payload={}, queue="prove.z3"
+    ).number
+    second = repository.begin_attempt(
+        task_id, agent="b@h", pid=2, payload={}, queue="prove.z3"
+    ).number
     assert (first, second) == (1, 2)
     assert repository.task_status(task_id)["state"] == "RUNNING"
 
@@ -74,27 +78,29 @@ def test_first_completion_wins_and_duplicates_change_nothing(store_url: str) -> 
 
 def test_failed_attempt_marks_task_failed_but_not_a_done_one(store_url: str) -> None:
     task_id = _submit()
-    number = repository.begin_attempt(task_id, agent="a@h", pid=1, payload={}, queue="q")
+    number = repository.begin_attempt(task_id, agent="a@h", pid=1, payload={}, queue="q").number
     repository.fail_attempt(task_id, attempt_number=number, agent="a@h", error="boom")
     status = repository.task_status(task_id)
     assert status["state"] == "FAILED"
     assert status["error"] == "boom"
 
     done = _submit()
-    n = repository.begin_attempt(done, agent="a@h", pid=1, payload={}, queue="q")
+    n = repository.begin_attempt(done, agent="a@h", pid=1, payload={}, queue="q").number
     repository.commit_result(
         done, attempt_number=n, agent="a@h", theorem_id=None, outcome=ProofOutcome(Verdict.PROVED)
     )
     repository.fail_attempt(done, attempt_number=n, agent="a@h", error="late crash")
     assert repository.task_status(done)["state"] == "DONE"
+    again = repository.begin_attempt(done, agent="b@h", pid=2, payload={}, queue="q")
+    assert again == (2, True)  # a redelivered copy learns the task is final
 
 
 def test_task_published_without_client_gets_a_row(store_url: str) -> None:
     task_id = str(uuid.uuid4())
-    number = repository.begin_attempt(
+    start = repository.begin_attempt(
         task_id, agent="a@h", pid=1, payload={"statement": "x"}, queue="prove.z3"
     )
-    assert number == 1
+    assert start == (1, False)
     assert repository.task_status(task_id)["payload"] == {"statement": "x"}
 
 

@@ -1,0 +1,99 @@
+"""Agent lifecycle from Celery's worker signals: register on start, TERMINATED on shutdown.
+
+An agent's identity is its worker node name.  A worker started by an agent host gets its
+lineage, owning host and config through the environment (``HMS_AGENT_LINEAGE``,
+``HMS_AGENT_HOST``, ``HMS_AGENT_CONFIG``); a worker started by hand is its own lineage.
+Registration failures (the store down at start-up) are logged, never fatal: the sweep
+registers nothing by itself, so the worker retries on its next heartbeat-driven report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from typing import Any
+
+from celery import signals
+
+from hms_celery import __version__
+from hms_celery.agents import registry
+from hms_celery.app import app
+from hms_celery.errors import HMSError
+from hms_celery.healing.heartbeats import HeartbeatMonitorStep
+from hms_celery.store.db import dispose_engines
+
+log = logging.getLogger(__name__)
+
+app.steps["worker"].add(HeartbeatMonitorStep)
+
+
+def agent_config() -> dict[str, Any]:
+    """The config this agent was started with (``HMS_AGENT_CONFIG``, JSON)."""
+    try:
+        return json.loads(os.environ.get("HMS_AGENT_CONFIG") or "{}")
+    except ValueError:
+        return {}
+
+
+def _skills_for(queues: list[str]) -> list[str]:
+    from hms_celery.agents.skills import SKILLS
+
+    by_queue = {skill.queue: skill_id for skill_id, skill in SKILLS.items()}
+    return sorted({by_queue[q] for q in queues if q in by_queue})
+
+
+def _register(nodename: str, state: str, reason: str, queues: list[str]) -> None:
+    try:
+        registry.register_agent(
+            nodename,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            skills=_skills_for(queues),
+            queues=queues,
+            config=agent_config(),
+            version=__version__,
+            lineage=os.environ.get("HMS_AGENT_LINEAGE") or None,
+            host_id=os.environ.get("HMS_AGENT_HOST") or None,
+            state=state,
+            reason=reason,
+        )
+    except (HMSError, Exception) as exc:  # the store may be down: never stop the worker
+        log.error("could not register agent %s as %s: %s", nodename, state, exc)
+    finally:
+        dispose_engines()  # the pool children fork after this: no shared connections
+
+
+def consumed_queues(app_queues: Any) -> list[str]:
+    """Names of the queues a worker consumes (a broadcast queue by its alias)."""
+    return sorted({q.alias or q.name for q in app_queues.consume_from.values()})
+
+
+@signals.celeryd_after_setup.connect
+def _on_setup(sender: str, instance: Any, **_: Any) -> None:
+    """Every agent consumes the health broadcast, whatever ``-Q`` says."""
+    from hms_celery.agents.skills import get_skill
+
+    health = get_skill("health").queue
+    queues = instance.app.amqp.queues
+    if health not in consumed_queues(queues):
+        try:
+            queues.select_add(queues[health])  # the Broadcast declared by the registry
+        except KeyError:
+            queues.select_add(health)
+    _register(sender, registry.INITIALIZING, "worker starting", consumed_queues(queues))
+
+
+@signals.worker_ready.connect
+def _on_ready(sender: Any, **_: Any) -> None:
+    queues = consumed_queues(sender.app.amqp.queues)
+    _register(sender.hostname, registry.READY, "worker ready", queues)
+
+
+@signals.worker_shutdown.connect
+def _on_shutdown(sender: Any, **_: Any) -> None:
+    try:
+        registry.transition(sender.hostname, registry.TERMINATED, "graceful shutdown")
+    except Exception as exc:
+        log.error("could not record the shutdown of %s: %s", sender.hostname, exc)

@@ -1,0 +1,269 @@
+"""The agent registry in the store: agents, their state transitions and the agent hosts.
+
+Agents register themselves (worker signals, :mod:`hms_celery.agents.lifecycle`); the
+supervisor sweep moves them between states; every transition is stored with its reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select, update
+
+from hms_celery.store.db import connection_scope, session_scope
+from hms_celery.store.models import (
+    Agent,
+    AgentHost,
+    AgentTransition,
+    Attempt,
+    Task,
+    TaskStatus,
+    utcnow,
+)
+
+_AGENTS = Agent.__table__
+_TRANSITIONS = AgentTransition.__table__
+_HOSTS = AgentHost.__table__
+
+INITIALIZING = "INITIALIZING"
+READY = "READY"
+BUSY = "BUSY"
+DEGRADED = "DEGRADED"
+FAILED = "FAILED"
+TERMINATED = "TERMINATED"
+ENDED = frozenset({FAILED, TERMINATED})
+
+
+def register_agent(
+    agent_id: str,
+    *,
+    host: str,
+    pid: int | None,
+    skills: list[str],
+    queues: list[str],
+    config: dict[str, Any],
+    version: str,
+    lineage: str | None = None,
+    host_id: str | None = None,
+    state: str = INITIALIZING,
+    reason: str = "",
+) -> None:
+    """Create or refresh the agent's row and record the transition into ``state``."""
+    now = utcnow()
+    values = {
+        "host": host,
+        "pid": pid,
+        "skills": skills,
+        "queues": queues,
+        "config": config,
+        "version": version,
+        "host_id": host_id,
+        "updated_at": now,
+    }
+    with connection_scope() as conn:
+        previous = conn.execute(
+            select(_AGENTS.c.state).where(_AGENTS.c.id == agent_id)
+        ).scalar_one_or_none()
+        if previous is None:
+            conn.execute(
+                insert(_AGENTS).values(
+                    id=agent_id,
+                    lineage=lineage or agent_id,
+                    state=state,
+                    state_reason=reason,
+                    started_at=now,
+                    **values,
+                )
+            )
+        else:
+            conn.execute(
+                update(_AGENTS)
+                .where(_AGENTS.c.id == agent_id)
+                .values(state=state, state_reason=reason, **values)
+            )
+        if previous != state:
+            conn.execute(
+                insert(_TRANSITIONS).values(
+                    agent_id=agent_id, from_state=previous, to_state=state, reason=reason, at=now
+                )
+            )
+
+
+def transition(agent_id: str, to_state: str, reason: str) -> bool:
+    """Move an agent to ``to_state`` (recording why); False if it was already there or ended.
+
+    An agent that is TERMINATED stays so; FAILED can only become TERMINATED.
+    """
+    now = utcnow()
+    with connection_scope() as conn:
+        current = conn.execute(
+            select(_AGENTS.c.state).where(_AGENTS.c.id == agent_id).with_for_update()
+        ).scalar_one_or_none()
+        if current is None or current in (to_state, TERMINATED):
+            return False
+        if current == FAILED and to_state != TERMINATED:
+            return False
+        conn.execute(
+            update(_AGENTS)
+            .where(_AGENTS.c.id == agent_id)
+            .values(state=to_state, state_reason=reason, updated_at=now)
+        )
+        conn.execute(
+            insert(_TRANSITIONS).values(
+                agent_id=agent_id, from_state=current, to_state=to_state, reason=reason, at=now
+            )
+        )
+        return True
+
+
+def record_report(agent_id: str, report: dict[str, Any]) -> None:
+    """Store an agent's latest health report."""
+    with connection_scope() as conn:
+        conn.execute(
+            update(_AGENTS)
+            .where(_AGENTS.c.id == agent_id)
+            .values(last_report=report, last_report_at=utcnow())
+        )
+
+
+def record_heartbeats(seen: dict[str, datetime]) -> None:
+    """Batch-update ``last_heartbeat_at`` (one statement for all agents)."""
+    if not seen:
+        return
+    with connection_scope() as conn:
+        conn.execute(
+            update(_AGENTS)
+            .where(_AGENTS.c.id == bindparam("agent_id"))
+            .values(last_heartbeat_at=bindparam("seen_at")),
+            [{"agent_id": agent_id, "seen_at": at} for agent_id, at in seen.items()],
+        )
+
+
+def list_agents(include_ended: bool = True) -> list[dict[str, Any]]:
+    """Every agent as JSON-ready data, newest first."""
+    query = select(Agent).order_by(Agent.started_at.desc())
+    if not include_ended:
+        query = query.where(Agent.state.not_in(ENDED))
+    with session_scope() as session:
+        return [_agent_json(a) for a in session.scalars(query)]
+
+
+def get_agent(agent_id: str) -> dict[str, Any] | None:
+    with session_scope() as session:
+        agent = session.get(Agent, agent_id)
+        return _agent_json(agent) if agent else None
+
+
+def transitions(agent_id: str) -> list[dict[str, Any]]:
+    """The agent's state history, oldest first."""
+    with session_scope() as session:
+        rows = session.scalars(
+            select(AgentTransition)
+            .where(AgentTransition.agent_id == agent_id)
+            .order_by(AgentTransition.id)
+        )
+        return [
+            {"from": r.from_state, "to": r.to_state, "reason": r.reason, "at": r.at.isoformat()}
+            for r in rows
+        ]
+
+
+def in_flight(agent_id: str) -> list[dict[str, Any]]:
+    """Open attempts of ``agent_id`` whose task has no result yet (what a failure strands)."""
+    with session_scope() as session:
+        rows = session.execute(
+            select(Attempt.task_id, Attempt.number, Task.queue, Task.payload)
+            .join(Task, Task.id == Attempt.task_id)
+            .where(
+                and_(
+                    Attempt.agent == agent_id,
+                    Attempt.ended_at.is_(None),
+                    Task.status.not_in(TaskStatus.FINAL),
+                )
+            )
+        )
+        return [
+            {"task_id": r.task_id, "attempt": r.number, "queue": r.queue, "payload": r.payload}
+            for r in rows
+        ]
+
+
+# ----------------------------------------------------------------------------- hosts
+def register_host(host_id: str, *, hostname: str, pid: int, queue: str) -> None:
+    now = utcnow()
+    with connection_scope() as conn:
+        conn.execute(_HOSTS.delete().where(_HOSTS.c.id == host_id))
+        conn.execute(
+            insert(_HOSTS).values(
+                id=host_id,
+                hostname=hostname,
+                pid=pid,
+                queue=queue,
+                started_at=now,
+                last_seen_at=now,
+            )
+        )
+
+
+def host_seen(host_id: str) -> None:
+    with connection_scope() as conn:
+        conn.execute(update(_HOSTS).where(_HOSTS.c.id == host_id).values(last_seen_at=utcnow()))
+
+
+def stop_host(host_id: str) -> None:
+    with connection_scope() as conn:
+        conn.execute(update(_HOSTS).where(_HOSTS.c.id == host_id).values(stopped_at=utcnow()))
+
+
+def live_hosts(max_age_s: float = 15.0) -> list[dict[str, Any]]:
+    """Agent hosts that are running and were seen recently, newest first."""
+    with session_scope() as session:
+        rows = list(
+            session.scalars(
+                select(AgentHost)
+                .where(AgentHost.stopped_at.is_(None))
+                .order_by(AgentHost.last_seen_at.desc())
+            )
+        )
+        now = utcnow()
+        return [
+            {"id": h.id, "hostname": h.hostname, "pid": h.pid, "queue": h.queue}
+            for h in rows
+            if _age(now, h.last_seen_at) <= max_age_s
+        ]
+
+
+def get_host(host_id: str) -> dict[str, Any] | None:
+    with session_scope() as session:
+        h = session.get(AgentHost, host_id)
+        if h is None:
+            return None
+        return {"id": h.id, "hostname": h.hostname, "pid": h.pid, "queue": h.queue}
+
+
+def _age(now: datetime, then: datetime) -> float:
+    if then.tzinfo is None:
+        now = now.replace(tzinfo=None)
+    return (now - then).total_seconds()
+
+
+def _agent_json(a: Agent) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "lineage": a.lineage,
+        "host": a.host,
+        "host_id": a.host_id,
+        "pid": a.pid,
+        "skills": a.skills,
+        "queues": a.queues,
+        "config": a.config,
+        "version": a.version,
+        "state": a.state,
+        "state_reason": a.state_reason,
+        "started_at": a.started_at.isoformat(),
+        "updated_at": a.updated_at.isoformat(),
+        "last_heartbeat_at": a.last_heartbeat_at.isoformat() if a.last_heartbeat_at else None,
+        "last_report": a.last_report,
+        "last_report_at": a.last_report_at.isoformat() if a.last_report_at else None,
+    }

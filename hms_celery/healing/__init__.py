@@ -1,0 +1,1 @@
+"""Self-healing: heartbeats, health reports, the supervisor sweep and recovery actions."""

@@ -1,0 +1,304 @@
+"""The supervisor sweep: classify every agent, decide recoveries, carry them out.
+
+Beat sends ``hms.supervisor.sweep`` every few seconds to the ``supervisor`` queue (an agent
+host also sends one at once when a worker process exits).  A Redis lock makes sure exactly one
+sweep runs at a time, even with two beat processes.  Each sweep:
+
+1. reads the agents (store), their heartbeats (Redis, from Celery's worker-heartbeat events)
+   and health reports, and classifies each one (:func:`hms_celery.policy.classify`);
+2. stores every state change with its reason;
+3. re-publishes the in-flight attempts of every FAILED agent from the store at once — a new
+   attempt of the same task id; the result commit is idempotent, so a zombie finishing late
+   changes nothing;
+4. asks the health policy for a RecoveryAction (restart intensity, backoff) and carries out
+   the ones that are due: RESTART = Celery remote control ``pool_restart`` on the live worker,
+   RESPAWN = a command to the agent's host, ALERT = an audit event and a log line;
+5. saves the policy's memory (it runs in a different process next time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hms_celery.agents import registry
+from hms_celery.agents.host import new_agent_id, send_host_command
+from hms_celery.app import app
+from hms_celery.healing.health import last_round
+from hms_celery.healing.heartbeats import HeartbeatStore, redis_client
+from hms_celery.policy import (
+    ActionKind,
+    AgentObservation,
+    AgentState,
+    RecoveryAction,
+    StandardHealthPolicy,
+    classify,
+    due,
+)
+from hms_celery.settings import get_settings
+from hms_celery.store import repository
+from hms_celery.store.db import session_scope
+from hms_celery.store.models import SupervisorState, utcnow
+
+log = logging.getLogger(__name__)
+
+SWEEP_TASK = "hms.supervisor.sweep"
+LOCK_KEY = "hms:supervisor:lock"
+POLICY_KEY = "policy"
+ACTOR = "supervisor"
+
+
+@app.task(name=SWEEP_TASK, ignore_result=True, acks_late=False)
+def sweep_task(reason: str = "beat") -> dict[str, Any]:
+    """One supervisor sweep, unless another one holds the lock."""
+    client = redis_client()
+    lock = client.lock(LOCK_KEY, timeout=60, blocking=False)
+    if not lock.acquire(blocking=False):
+        return {"skipped": "another sweep holds the lock"}
+    try:
+        return sweep(client, reason=reason)
+    finally:
+        with contextlib.suppress(Exception):  # expired: nothing to release
+            lock.release()
+
+
+def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> dict[str, Any]:
+    """Classify, record, requeue and recover; returns a summary (counts and duration)."""
+    t0 = time.perf_counter()
+    now = time.time() if now is None else now
+    settings = get_settings()
+    beats_store = HeartbeatStore(client)
+    beats = beats_store.all()
+    monitor_age = beats_store.monitor_age(now)
+    have_heartbeats = monitor_age is not None and monitor_age <= settings.heartbeat_timeout
+    round_at = last_round(client)
+    memory = _load_memory(settings)
+    summary: dict[str, Any] = {"reason": reason, "agents": 0, "transitions": [], "actions": []}
+    seen: dict[str, datetime] = {}
+
+    for agent in registry.list_agents(include_ended=False):
+        summary["agents"] += 1
+        beat = beats.get(agent["id"])
+        if beat:
+            seen[agent["id"]] = datetime.fromtimestamp(beat["seen"], UTC)
+        state = AgentState(agent["state"])
+        if state is not AgentState.FAILED:
+            if beat and beat.get("state") == "offline":
+                _transition(agent, AgentState.TERMINATED, "worker went offline", summary)
+                continue
+            if not have_heartbeats:
+                continue  # no evidence either way: a dead monitor must not kill every agent
+            obs = _observe(agent, beat, round_at, now)
+            new_state, why = classify(
+                obs,
+                heartbeat_timeout_s=settings.heartbeat_timeout,
+                report_timeout_s=settings.report_timeout,
+            )
+            if new_state is not state:
+                _transition(agent, new_state, why, summary)
+                state = new_state
+        if state is AgentState.FAILED:
+            _requeue(agent, summary)
+        if state in (AgentState.FAILED, AgentState.DEGRADED):
+            _recover(agent, state, memory, now, summary)
+
+    registry.record_heartbeats(seen)
+    _save_memory(memory)
+    summary["duration_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+    return summary
+
+
+# ----------------------------------------------------------------------------- steps
+def _observe(
+    agent: dict[str, Any], beat: dict[str, Any] | None, round_at: float | None, now: float
+) -> AgentObservation:
+    report = agent.get("last_report") or {}
+    report_at = _epoch(agent.get("last_report_at"))
+    started = _epoch(agent.get("started_at"))
+    return AgentObservation(
+        agent_id=agent["id"],
+        state=AgentState(agent["state"]),
+        heartbeat_age_s=(now - beat["seen"]) if beat else None,
+        report_age_s=(now - report_at) if report_at else None,
+        report_status=report.get("status"),
+        active_tasks=int(beat.get("active") or 0) if beat else 0,
+        process_alive=_process_alive(agent),
+        health_check_outstanding=bool(round_at and (report_at is None or round_at > report_at)),
+        skills=tuple(agent.get("skills") or ()),
+        config=agent.get("config") or {},
+        lineage=agent.get("lineage") or agent["id"],
+        started_age_s=(now - started) if started else None,
+    )
+
+
+def _transition(
+    agent: dict[str, Any], state: AgentState, why: str, summary: dict[str, Any]
+) -> None:
+    if registry.transition(agent["id"], state.value, why):
+        summary["transitions"].append({"agent": agent["id"], "to": state.value, "reason": why})
+        if state in (AgentState.FAILED, AgentState.DEGRADED):
+            _audit("agent." + state.value.lower(), agent["id"], reason=why)
+
+
+def _requeue(agent: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Re-publish every in-flight attempt of a failed agent from the store."""
+    settings = get_settings()
+    for item in registry.in_flight(agent["id"]):
+        repository.abandon_attempt(
+            item["task_id"], item["attempt"], f"agent {agent['id']} failed: {agent['state_reason']}"
+        )
+        timeout = (item["payload"] or {}).get("timeout") or settings.prover_timeout
+        app.send_task(
+            "hms.prove",
+            kwargs=item["payload"],
+            task_id=item["task_id"],
+            queue=item["queue"],
+            ignore_result=True,
+            soft_time_limit=timeout + settings.time_limit_margin,
+            time_limit=timeout + 2 * settings.time_limit_margin,
+        )
+        _audit("task.requeued", item["task_id"], agent=agent["id"], lost_attempt=item["attempt"])
+        summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
+
+
+def _recover(
+    agent: dict[str, Any],
+    state: AgentState,
+    memory: SweepMemory,
+    now: float,
+    summary: dict[str, Any],
+) -> None:
+    pending = memory.pending.get(agent["id"])
+    if pending is None:
+        if agent["id"] in memory.handled:
+            return
+        obs = _observe(agent, None, None, now)
+        action = memory.policy.decide(obs, state, now)
+        if action.kind is ActionKind.IGNORE:
+            return
+        memory.pending[agent["id"]] = action
+        pending = action
+    if not due(pending, now):
+        return
+    del memory.pending[agent["id"]]
+    memory.handled.add(agent["id"])
+    _carry_out(agent, pending, memory, now, summary)
+
+
+def _carry_out(
+    agent: dict[str, Any],
+    action: RecoveryAction,
+    memory: SweepMemory,
+    now: float,
+    summary: dict[str, Any],
+) -> None:
+    details: dict[str, Any] = {"reason": action.reason, "lineage": action.lineage}
+    if action.kind is ActionKind.RESTART:
+        app.control.pool_restart(destination=[agent["id"]], reply=False)
+        memory.handled.discard(agent["id"])  # a restarted agent may degrade again
+    elif action.kind is ActionKind.RESPAWN:
+        host = registry.get_host(agent["host_id"]) if agent.get("host_id") else None
+        if host is None:
+            action = RecoveryAction(
+                ActionKind.ALERT,
+                agent["id"],
+                f"{action.reason}; no agent host owns {agent['id']}, cannot respawn",
+                lineage=action.lineage,
+            )
+        else:
+            new_id = new_agent_id(agent.get("skills") or [])
+            send_host_command(
+                host["id"],
+                {
+                    "op": "respawn",
+                    "agent_id": agent["id"],
+                    "new_agent_id": new_id,
+                    "config_changes": action.config_changes,
+                },
+            )
+            details.update(new_agent=new_id, host=host["id"], config_changes=action.config_changes)
+    if action.kind is ActionKind.ALERT:
+        log.error("ALERT agent %s: %s", agent["id"], action.reason)
+        details["escalated"] = action.escalated
+    memory.policy.record(action, now)
+    _audit("recovery." + action.kind.value.lower(), agent["id"], **details)
+    summary["actions"].append({"kind": action.kind.value, "agent": agent["id"], **details})
+
+
+# ----------------------------------------------------------------------------- helpers
+def _process_alive(agent: dict[str, Any]) -> bool | None:
+    """Whether the agent's process exists, when it runs on this machine."""
+    import socket
+
+    pid = agent.get("pid")
+    if not pid or agent.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _epoch(value: str | None) -> float | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _audit(action: str, subject: str, **details: Any) -> None:
+    with session_scope() as session:
+        repository.audit(session, ACTOR, action, subject, **details)
+
+
+@dataclass
+class SweepMemory:
+    """What the supervisor remembers between sweeps (they run in different processes)."""
+
+    policy: StandardHealthPolicy
+    pending: dict[str, RecoveryAction] = field(default_factory=dict)  # decided, not yet due
+    handled: set[str] = field(default_factory=set)  # agents whose recovery was carried out
+
+
+def _load_memory(settings: Any) -> SweepMemory:
+    params = {
+        "max_restarts": settings.restart_max,
+        "window_s": settings.restart_window,
+        "backoff_base_s": settings.restart_backoff,
+        "backoff_max_s": settings.restart_backoff_max,
+    }
+    with session_scope() as session:
+        row = session.get(SupervisorState, POLICY_KEY)
+        data = row.value if row else None
+    if not data:
+        return SweepMemory(StandardHealthPolicy(**params))
+    return SweepMemory(
+        StandardHealthPolicy.from_json(data["policy"], **params),
+        {k: RecoveryAction.from_json(v) for k, v in data.get("pending", {}).items()},
+        set(data.get("handled", [])),
+    )
+
+
+def _save_memory(memory: SweepMemory) -> None:
+    data = {
+        "policy": memory.policy.to_json(),
+        "pending": {k: v.to_json() for k, v in memory.pending.items()},
+        "handled": sorted(memory.handled)[-5000:],
+    }
+    with session_scope() as session:
+        row = session.get(SupervisorState, POLICY_KEY)
+        if row is None:
+            session.add(SupervisorState(key=POLICY_KEY, value=data, updated_at=utcnow()))
+        else:
+            row.value = data
+            row.updated_at = utcnow()

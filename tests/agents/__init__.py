@@ -1,0 +1,1 @@
+"""Tests of the agents: the skill registry and plugin skills."""

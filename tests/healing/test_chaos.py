@@ -1,0 +1,186 @@
+"""Chaos tests: real workers under an agent host, the real broker and PostgreSQL.
+
+Every test asserts: no task lost, no result committed twice, and the end state of the agents.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hms_celery import client
+from hms_celery.agents import registry
+from hms_celery.agents.host import AgentHost
+from hms_celery.store import repository
+from tests.conftest import REPO, configure_process
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+# ~5 s of real Z3 work (201 sizes): long enough to be killed mid-proof.
+SLOW = "∀ (n : ℕ) (x : Fin n → ℝ), (∀ i, 0 ≤ x i) → 0 ≤ ∑ i, x i"
+FAST_SETTINGS = {
+    "HMS_SWEEP_INTERVAL": "1",
+    "HMS_HEALTH_INTERVAL": "1",
+    "HMS_HEARTBEAT_TIMEOUT": "4",
+    "HMS_REPORT_TIMEOUT": "5",
+    "HMS_RESTART_BACKOFF": "0.5",
+}
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
+class Stack:
+    """An agent host in the test process, its agents, and a beat process."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
+        self.env = env
+        self.host = AgentHost(env=env)
+        self.host.start()
+        self.beat_log = (data_dir / "beat.log").open("wb")
+        self.beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "hms_celery", "beat",
+             "-s", str(data_dir / "beat-schedule"), "--pidfile=", "-l", "INFO"],
+            env={**os.environ, **env}, cwd=REPO, stdout=self.beat_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def spawn(self, skills: list[str], **config) -> str:  # type: ignore[no-untyped-def]
+        agent_id = self.host.spawn(skills, {"concurrency": 1, **config})
+        client.wait_for_agent(agent_id, timeout=60)
+        return agent_id
+
+    def pid(self, agent_id: str) -> int:
+        return self.host.children[agent_id].process.pid
+
+    def close(self) -> None:
+        self.beat.terminate()
+        self.beat.wait(20)
+        self.beat_log.close()
+        self.host.shutdown(grace=10)
+
+
+@pytest.fixture
+def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    env = {**stack_env, **FAST_SETTINGS}
+    configure_process(env)
+    from hms_celery.healing.heartbeats import redis_client
+
+    redis_client().delete("hms:heartbeats", "hms:supervisor:lock")
+    s = Stack(env, tmp_path)
+    try:
+        s.supervisor = s.spawn(["supervisor"])
+        yield s
+    finally:
+        s.close()
+        configure_process(stack_env)
+
+
+def lineage_members(lineage: str) -> list[dict]:
+    return [a for a in registry.list_agents() if a["lineage"] == lineage]
+
+
+def running_attempt(task_id: str):  # type: ignore[no-untyped-def]
+    status = client.query_task_status(task_id)
+    open_attempts = [a for a in status["attempts"] if a["ended_at"] is None]
+    return open_attempts[-1] if open_attempts else None
+
+
+def test_sigkill_mid_proof_reruns_once_elsewhere_and_respawns(stack: Stack) -> None:
+    first = stack.spawn(["prove.z3"])
+    second = stack.spawn(["prove.z3"])
+    task_id = client.submit_proof_task("slow", SLOW, max_size=200, timeout=120)
+    attempt = wait_until(lambda: running_attempt(task_id), 30, "the proof to start")
+    victim = attempt["agent"]
+    assert victim in (first, second)
+    killed_at = time.monotonic()
+    os.killpg(stack.pid(victim), signal.SIGKILL)  # the worker and its pool, as a crash would
+
+    status = client.wait_for_result(task_id, timeout=120)
+    assert status["state"] == "DONE" and status["verdict"] == "BOUNDED"
+    assert repository.count_results(task_id) == 1
+    outcomes = [(a["agent"], a["outcome"]) for a in status["attempts"]]
+    assert outcomes[0] == (victim, "LOST")
+    assert status["agent"] != victim
+    assert [o for _, o in outcomes].count("BOUNDED") == 1
+
+    dead = registry.get_agent(victim)
+    assert dead["state"] == "FAILED"
+    replacement = wait_until(
+        lambda: [a for a in lineage_members(victim) if a["id"] != victim and a["state"] == "READY"],
+        60,
+        "the respawned agent",
+    )
+    recovered_s = time.monotonic() - killed_at
+    assert recovered_s < 60
+    actions = {e["action"] for e in repository.audit_events(subject=victim)}
+    assert {"recovery.respawn"} <= actions, actions
+    assert any(e["action"] == "task.requeued" for e in repository.audit_events(subject=task_id))
+    assert replacement[0]["skills"] == ["prove.z3"]
+
+
+def test_sigstop_hung_agent_is_detected_and_replaced(stack: Stack) -> None:
+    victim = stack.spawn(["prove.z3"])
+    os.killpg(stack.pid(victim), signal.SIGSTOP)
+    try:
+        failed = wait_until(
+            lambda: registry.get_agent(victim)["state"] == "FAILED", 40, "the hang to be detected"
+        )
+        assert failed
+        assert "heartbeat" in registry.get_agent(victim)["state_reason"]
+        wait_until(
+            lambda: any(
+                a["id"] != victim and a["state"] == "READY" for a in lineage_members(victim)
+            ),
+            60,
+            "a replacement",
+        )
+    finally:
+        child = stack.host.children.get(victim)
+        if child is not None:
+            os.killpg(child.process.pid, signal.SIGKILL)
+
+
+def test_killing_a_pool_child_loses_nothing(stack: Stack) -> None:
+    agent = stack.spawn(["prove.z3"])
+    task_id = client.submit_proof_task("slow", SLOW, max_size=200, timeout=120)
+    attempt = wait_until(lambda: running_attempt(task_id), 30, "the proof to start")
+    assert attempt["agent"] == agent
+    os.kill(attempt["pid"], signal.SIGKILL)  # only the pool process; the worker survives
+    status = client.wait_for_result(task_id, timeout=120)
+    assert status["verdict"] == "BOUNDED"
+    assert repository.count_results(task_id) == 1
+    assert registry.get_agent(agent)["state"] in ("READY", "BUSY")
+    assert stack.host.children[agent].process.poll() is None
+
+
+def test_crash_looping_agent_hits_the_restart_limit_and_alerts(stack: Stack) -> None:
+    # A wrong setting makes every start of this agent fail; the policy must give up.
+    agent = stack.host.spawn(["prove.z3"], {"env": {"HMS_PROVER_TIMEOUT": "-1"}})
+    wait_until(
+        lambda: any(
+            e["action"] == "recovery.alert"
+            for a in lineage_members(agent)
+            for e in repository.audit_events(subject=a["id"])
+        ),
+        90,
+        "the escalation",
+    )
+    time.sleep(5)  # no storm: nothing more is spawned after the alert
+    members = lineage_members(agent)
+    settings_max = 3
+    assert len(members) <= settings_max + 1
+    assert all(a["state"] == "FAILED" for a in members)
