@@ -41,7 +41,8 @@ def _skills_for(queues: list[str]) -> list[str]:
     from hms_celery.agents.skills import SKILLS
 
     by_queue = {skill.queue: skill_id for skill_id, skill in SKILLS.items()}
-    return sorted({by_queue[q] for q in queues if q in by_queue})
+    # Every agent consumes the health broadcast; it is not one of the skills it was given.
+    return sorted({by_queue[q] for q in queues if q in by_queue} - {"health"})
 
 
 def _register(nodename: str, state: str, reason: str, queues: list[str]) -> None:

@@ -6,10 +6,10 @@ supervisor sweep moves them between states; every transition is stored with its 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from hms_celery.store.db import connection_scope, session_scope
 from hms_celery.store.models import (
@@ -77,6 +77,8 @@ def register_agent(
                 )
             )
         else:
+            if state == READY:  # the heartbeat grace counts from here
+                values["started_at"] = now
             conn.execute(
                 update(_AGENTS)
                 .where(_AGENTS.c.id == agent_id)
@@ -140,11 +142,21 @@ def record_heartbeats(seen: dict[str, datetime]) -> None:
         )
 
 
-def list_agents(include_ended: bool = True) -> list[dict[str, Any]]:
-    """Every agent as JSON-ready data, newest first."""
+def list_agents(
+    include_ended: bool = True, failed_within_s: float | None = None
+) -> list[dict[str, Any]]:
+    """Every agent as JSON-ready data, newest first.
+
+    ``include_ended=False`` leaves out TERMINATED and FAILED agents, except — with
+    ``failed_within_s`` — those that failed that recently (the sweep still has to recover them).
+    """
     query = select(Agent).order_by(Agent.started_at.desc())
     if not include_ended:
-        query = query.where(Agent.state.not_in(ENDED))
+        live = Agent.state.not_in(ENDED)
+        if failed_within_s is not None:
+            since = utcnow() - timedelta(seconds=failed_within_s)
+            live = or_(live, and_(Agent.state == FAILED, Agent.updated_at >= since))
+        query = query.where(live)
     with session_scope() as session:
         return [_agent_json(a) for a in session.scalars(query)]
 

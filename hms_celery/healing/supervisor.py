@@ -81,7 +81,8 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
     summary: dict[str, Any] = {"reason": reason, "agents": 0, "transitions": [], "actions": []}
     seen: dict[str, datetime] = {}
 
-    for agent in registry.list_agents(include_ended=False):
+    recent = max(settings.restart_window, 600.0)
+    for agent in registry.list_agents(include_ended=False, failed_within_s=recent):
         summary["agents"] += 1
         beat = beats.get(agent["id"])
         if beat:

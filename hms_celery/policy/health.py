@@ -93,6 +93,10 @@ class AgentObservation:
             raise ValueError(f"active_tasks must be >= 0, not {self.active_tasks}")
 
 
+STARTUP_GRACE_FACTOR = 3
+"""An INITIALIZING agent may wait this many heartbeat timeouts for its first beat."""
+
+
 def classify(
     obs: AgentObservation,
     *,
@@ -141,13 +145,18 @@ def _classify(
         return AgentState.FAILED, "process exited"
     beat = obs.heartbeat_age_s
     if beat is None or beat > heartbeat_timeout_s:
+        # A worker's first heartbeat reaches the store a moment after it registers: give a
+        # new agent time (a starting one more: imports and pool start take seconds).
+        grace = heartbeat_timeout_s * (
+            STARTUP_GRACE_FACTOR if obs.state is AgentState.INITIALIZING else 1
+        )
         if (
             beat is None
-            and obs.state is AgentState.INITIALIZING
+            and obs.state in (AgentState.INITIALIZING, AgentState.READY)
             and obs.started_age_s is not None
-            and obs.started_age_s <= heartbeat_timeout_s
+            and obs.started_age_s <= grace
         ):
-            return AgentState.INITIALIZING, "starting: waiting for the first heartbeat"
+            return obs.state, "starting: waiting for the first heartbeat"
         if beat is None:
             return AgentState.FAILED, "no heartbeat ever received"
         return AgentState.FAILED, f"no heartbeat for {beat:.1f}s"

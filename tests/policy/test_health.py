@@ -102,8 +102,26 @@ CASES = [
         "waiting for the first heartbeat",
     ),
     (
+        "starting, within the longer startup grace",
+        obs(S.INITIALIZING, heartbeat_age_s=None, started_age_s=HB * 3),
+        S.INITIALIZING,
+        "waiting for the first heartbeat",
+    ),
+    (
         "starting, grace over",
-        obs(S.INITIALIZING, heartbeat_age_s=None, started_age_s=10.5),
+        obs(S.INITIALIZING, heartbeat_age_s=None, started_age_s=HB * 3 + 0.5),
+        S.FAILED,
+        "no heartbeat ever received",
+    ),
+    (
+        "just ready, first beat not flushed yet",
+        obs(S.READY, heartbeat_age_s=None, started_age_s=2.0),
+        S.READY,
+        "waiting for the first heartbeat",
+    ),
+    (
+        "ready, never a beat",
+        obs(S.READY, heartbeat_age_s=None, started_age_s=HB + 0.5),
         S.FAILED,
         "no heartbeat ever received",
     ),
