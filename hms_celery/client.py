@@ -157,6 +157,7 @@ def _submit(request: ProofRequest, family: str | None) -> str:
             f"backend {request.backend!r} has no agents yet; available: {sorted(PROOF_QUEUES)}"
         )
     settings = get_settings()
+    _check_breaker(request.backend)
     task_id = str(uuid.uuid4())
     payload = request.model_dump(mode="json")
     repository.record_submission(
@@ -183,6 +184,23 @@ def _submit(request: ProofRequest, family: str | None) -> str:
         repository.mark_rejected(task_id, f"broker unreachable: {exc}", ACTOR)
         raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
     return task_id
+
+
+def _check_breaker(backend: str) -> None:
+    """Refuse work for a prover backend whose circuit breaker is open."""
+    from hms_celery.healing import breakers
+    from hms_celery.healing.heartbeats import redis_client
+
+    try:
+        is_open = breakers.is_open(redis_client(), breakers.backend_key(backend))
+    except Exception:  # no Redis to ask: the publish below reports an unreachable broker
+        return
+    if is_open:
+        raise InfrastructureError(
+            f"prover backend {backend!r} is failing: its circuit breaker is open "
+            f"(retry after {get_settings().breaker_cooldown:.0f}s, or see `hms health`)",
+            url=safe_url(get_settings().effective_broker_url),
+        )
 
 
 def query_task_status(task_id: str) -> dict[str, Any]:

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="Backoff before the k-th restart: this × 2^(k-1) s…"
     )
     restart_backoff_max: float = Field(default=30.0, ge=0, description="…capped at this.")
+    breaker_threshold: int = Field(
+        default=5, ge=1, le=1000, description="Consecutive failures that open a breaker."
+    )
+    breaker_cooldown: float = Field(
+        default=30.0, ge=0, description="Seconds an open breaker waits before a trial."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     connect_timeout: float = Field(
         default=3.0, gt=0, le=120, description="Seconds to wait for the broker/database."

@@ -11,6 +11,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
+from hms_celery.healing import breakers
+from hms_celery.healing.heartbeats import redis_client
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
 from hms_celery.verification.request import ProofRequest
@@ -72,11 +74,22 @@ def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
         )
     except Exception as exc:  # a bug, not bad input: record it, then let Celery see it
         log.exception("proof attempt %s/%s crashed", task_id, attempt)
+        _report(agent, request.backend, ok=False)
         repository.fail_attempt(
             task_id, attempt_number=attempt, agent=agent, error=f"{type(exc).__name__}: {exc}"
         )
         raise
+    internal = outcome.verdict is Verdict.ERROR and outcome.reason.startswith("internal")
+    _report(agent, request.backend, ok=not internal)
     return _commit(task_id, attempt, agent, request.theorem_id, outcome)
+
+
+def _report(agent: str, backend: str, *, ok: bool) -> None:
+    """Feed the circuit breakers; losing one report must never fail the task."""
+    try:
+        breakers.report_outcome(redis_client(), agent, backend, ok)
+    except Exception as exc:
+        log.warning("could not report the outcome to the breakers: %s", exc)
 
 
 def _commit(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from typing import Any, ClassVar
@@ -28,13 +29,22 @@ MONITOR_KEY = "hms:heartbeat-monitor"  # epoch seconds of the monitor's last flu
 OFFLINE = "offline"
 
 
+_clients: dict[tuple[int, str], redis.Redis] = {}
+
+
 def redis_client(url: str | None = None) -> redis.Redis:
-    """A Redis client on the broker (heartbeats and locks live next to the queues)."""
+    """A Redis client on the broker (heartbeats, locks and breakers live next to the queues);
+    one per process and URL (its connection pool must not cross a fork)."""
     url = url or get_settings().effective_broker_url
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"heartbeats need a Redis broker, not {url!r}")
-    timeout = get_settings().connect_timeout
-    return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=5)
+    key = (os.getpid(), url)
+    client = _clients.get(key)
+    if client is None:
+        timeout = get_settings().connect_timeout
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=5)
+        _clients[key] = client
+    return client
 
 
 class HeartbeatStore:

@@ -29,12 +29,15 @@ from typing import Any
 from hms_celery.agents import registry
 from hms_celery.agents.host import new_agent_id, send_host_command
 from hms_celery.app import app
+from hms_celery.healing import breakers
 from hms_celery.healing.health import last_round
 from hms_celery.healing.heartbeats import HeartbeatStore, redis_client
 from hms_celery.policy import (
     ActionKind,
     AgentObservation,
     AgentState,
+    BreakerBoard,
+    BreakerState,
     RecoveryAction,
     StandardHealthPolicy,
     classify,
@@ -108,6 +111,7 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
         if state in (AgentState.FAILED, AgentState.DEGRADED):
             _recover(agent, state, memory, now, summary)
 
+    _breakers(client, memory, now, summary)
     registry.record_heartbeats(seen)
     _save_memory(memory)
     summary["duration_ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -231,6 +235,24 @@ def _carry_out(
     summary["actions"].append({"kind": action.kind.value, "agent": agent["id"], **details})
 
 
+def _breakers(client: Any, memory: SweepMemory, now: float, summary: dict[str, Any]) -> None:
+    """Feed task outcomes to the breakers; stop or resume routing to agents accordingly."""
+    changes = breakers.apply(memory.breakers, breakers.drain(client), now)
+    for key, (before, after) in changes.items():
+        kind, _, name = key.partition(":")
+        if kind == "agent":
+            agent = registry.get_agent(name)
+            queues = [q for q in (agent or {}).get("queues", []) if not q.startswith("hms.health")]
+            for queue in queues:
+                if after is BreakerState.OPEN:
+                    app.control.cancel_consumer(queue, destination=[name], reply=False)
+                elif before is BreakerState.OPEN:  # half-open trial or closed: route again
+                    app.control.add_consumer(queue, destination=[name], reply=False)
+        _audit(f"breaker.{after.value.lower()}", key, before=before.value)
+        summary["actions"].append({"kind": "BREAKER", "key": key, "state": after.value})
+    summary["open_breakers"] = breakers.publish_open(client, memory.breakers, now)
+
+
 # ----------------------------------------------------------------------------- helpers
 def _process_alive(agent: dict[str, Any]) -> bool | None:
     """Whether the agent's process exists, when it runs on this machine."""
@@ -269,6 +291,7 @@ class SweepMemory:
     policy: StandardHealthPolicy
     pending: dict[str, RecoveryAction] = field(default_factory=dict)  # decided, not yet due
     handled: set[str] = field(default_factory=set)  # agents whose recovery was carried out
+    breakers: BreakerBoard = field(default_factory=BreakerBoard)
 
 
 def _load_memory(settings: Any) -> SweepMemory:
@@ -281,12 +304,18 @@ def _load_memory(settings: Any) -> SweepMemory:
     with session_scope() as session:
         row = session.get(SupervisorState, POLICY_KEY)
         data = row.value if row else None
+    board = BreakerBoard(settings.breaker_threshold, settings.breaker_cooldown)
     if not data:
-        return SweepMemory(StandardHealthPolicy(**params))
+        return SweepMemory(StandardHealthPolicy(**params), breakers=board)
+    if data.get("breakers"):
+        board = BreakerBoard.from_json(data["breakers"])
+        board.threshold = settings.breaker_threshold
+        board.cooldown_s = settings.breaker_cooldown
     return SweepMemory(
         StandardHealthPolicy.from_json(data["policy"], **params),
         {k: RecoveryAction.from_json(v) for k, v in data.get("pending", {}).items()},
         set(data.get("handled", [])),
+        board,
     )
 
 
@@ -295,6 +324,7 @@ def _save_memory(memory: SweepMemory) -> None:
         "policy": memory.policy.to_json(),
         "pending": {k: v.to_json() for k, v in memory.pending.items()},
         "handled": sorted(memory.handled)[-5000:],
+        "breakers": memory.breakers.to_json(),
     }
     with session_scope() as session:
         row = session.get(SupervisorState, POLICY_KEY)

@@ -194,6 +194,10 @@ class BreakerBoard:
         """
         return sorted(key for key, b in self._breakers.items() if b.is_open(now))
 
+    def keys(self) -> list[str]:
+        """Every key with a breaker (sorted)."""
+        return sorted(self._breakers)
+
     def forget(self, key: str) -> None:
         """Drop the breaker of ``key`` (e.g. an agent that terminated)."""
         self._breakers.pop(key, None)
