@@ -67,7 +67,7 @@ def configure(app: Celery, settings: Settings) -> None:
             "interval_max": 1,
         },
         result_expires=24 * 3600,
-        # Self-healing: periodic sweeps and health rounds; the supervisor restarts pools.
+        # Self-healing: periodic supervisor sweeps and health rounds.
         beat_schedule={
             "supervisor-sweep": {
                 "task": "hms.supervisor.sweep",
@@ -80,7 +80,6 @@ def configure(app: Celery, settings: Settings) -> None:
                 "options": {"expires": settings.health_interval * 2},
             },
         },
-        worker_pool_restarts=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         timezone="UTC",

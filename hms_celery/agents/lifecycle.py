@@ -9,13 +9,16 @@ registers nothing by itself, so the worker retries on its next heartbeat-driven 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 from typing import Any
 
 from celery import signals
+from celery.worker.control import control_command
 
 from hms_celery import __version__
 from hms_celery.agents import registry
@@ -90,6 +93,20 @@ def _on_setup(sender: str, instance: Any, **_: Any) -> None:
 def _on_ready(sender: Any, **_: Any) -> None:
     queues = consumed_queues(sender.app.amqp.queues)
     _register(sender.hostname, registry.READY, "worker ready", queues)
+
+
+@control_command()
+def hms_restart_pool(state: Any, **_: Any) -> dict[str, str]:
+    """Remote control: SIGKILL this worker's pool processes; the pool starts fresh ones.
+
+    Celery's own ``pool_restart`` asks each child to exit between tasks, which a wedged child
+    never reaches; a killed child's task is requeued (``reject_on_worker_lost``).
+    """
+    pids = list(state.consumer.pool.info.get("processes") or [])
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return {"ok": f"killed {len(pids)} pool process(es): {pids}"}
 
 
 @signals.worker_shutdown.connect

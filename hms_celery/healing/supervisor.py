@@ -11,7 +11,8 @@ sweep runs at a time, even with two beat processes.  Each sweep:
    attempt of the same task id; the result commit is idempotent, so a zombie finishing late
    changes nothing;
 4. asks the health policy for a RecoveryAction (restart intensity, backoff) and carries out
-   the ones that are due: RESTART = Celery remote control ``pool_restart`` on the live worker,
+   the ones that are due: RESTART = a remote-control command that replaces the live worker's
+   pool processes,
    RESPAWN = a command to the agent's host, ALERT = an audit event and a log line;
 5. saves the policy's memory (it runs in a different process next time).
 """
@@ -204,7 +205,7 @@ def _carry_out(
 ) -> None:
     details: dict[str, Any] = {"reason": action.reason, "lineage": action.lineage}
     if action.kind is ActionKind.RESTART:
-        app.control.pool_restart(destination=[agent["id"]], reply=False)
+        app.control.broadcast("hms_restart_pool", destination=[agent["id"]], reply=False)
         memory.handled.discard(agent["id"])  # a restarted agent may degrade again
     elif action.kind is ActionKind.RESPAWN:
         host = registry.get_host(agent["host_id"]) if agent.get("host_id") else None

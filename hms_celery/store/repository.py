@@ -194,6 +194,16 @@ def commit_result(
             == 1
         )
         if won:
+            # Attempts left open by a lost pool process or a requeue end here.
+            conn.execute(
+                update(_ATTEMPTS)
+                .where(
+                    _ATTEMPTS.c.task_id == task_id,
+                    _ATTEMPTS.c.number != attempt_number,
+                    _ATTEMPTS.c.ended_at.is_(None),
+                )
+                .values(ended_at=now, outcome="ABANDONED")
+            )
             conn.execute(
                 update(_TASKS)
                 .where(_TASKS.c.id == task_id)

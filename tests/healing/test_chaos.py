@@ -184,3 +184,26 @@ def test_crash_looping_agent_hits_the_restart_limit_and_alerts(stack: Stack) -> 
     settings_max = 3
     assert len(members) <= settings_max + 1
     assert all(a["state"] == "FAILED" for a in members)
+
+
+def test_wedged_pool_is_degraded_then_restarted(stack: Stack) -> None:
+    from hms_celery.app import app
+
+    agent = stack.spawn(["prove.z3"])
+    stats = app.control.inspect([agent], timeout=2).stats() or {}
+    old_children = stats[agent]["pool"]["processes"]
+    os.kill(old_children[0], signal.SIGSTOP)  # the main process still beats; its pool is stuck
+    wait_until(lambda: registry.get_agent(agent)["state"] == "DEGRADED", 40, "DEGRADED")
+    assert "wedged" in registry.get_agent(agent)["state_reason"]
+    wait_until(
+        lambda: any(
+            e["action"] == "recovery.restart" for e in repository.audit_events(subject=agent)
+        ),
+        30,
+        "the restart",
+    )
+    wait_until(lambda: registry.get_agent(agent)["state"] in ("READY", "BUSY"), 40, "recovery")
+    stats = app.control.inspect([agent], timeout=2).stats() or {}
+    assert set(stats[agent]["pool"]["processes"]).isdisjoint(old_children)
+    task_id = client.submit_proof_task("after", "∀ x : ℝ, x * x ≥ 0")
+    assert client.wait_for_result(task_id, timeout=60)["agent"] == agent
