@@ -353,7 +353,7 @@ def bench_bare(kills: int, cap: float, visibility_timeout: float | None) -> list
                 )
             task_id = bare_slow_app.slow.delay(BARE_TASK_S).id
             key = bare_slow_app.starts_key(task_id)
-            first = json.loads(wait_until(lambda: rc.lindex(key, 0), 60, "the bare task to start"))
+            first = json.loads(wait_until(lambda k=key: rc.lindex(k, 0), 60, "the task to start"))
             workers.kill(first["hostname"])
             killed_at = time.time()
             restarted = None
@@ -369,7 +369,8 @@ def bench_bare(kills: int, cap: float, visibility_timeout: float | None) -> list
             print(f"# bare round {i}: killed {first['hostname']}, restarted after {shown}",
                   file=sys.stderr, flush=True)  # fmt: skip
             if restarted is not None:  # let it finish so the next round starts clean
-                wait_until(lambda: rc.lindex(bare_slow_app.done_key(task_id), 0), 60, "done")
+                done = bare_slow_app.done_key(task_id)
+                wait_until(lambda k=done: rc.lindex(k, 0), 60, "the bare task to finish")
             # A message that did not come back sits in the unacked hash until the visibility
             # timeout; drop it so it cannot run in a later round.
             rc.delete("unacked", "unacked_index")

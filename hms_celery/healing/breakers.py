@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_KEY = "hms:breaker:events"
 OPEN_KEY = "hms:breakers:open"
+MAX_PENDING = 10_000
 
 
 def agent_key(agent_id: str) -> str:
@@ -43,7 +44,10 @@ def report_outcome(client: redis.Redis, agent_id: str, backend: str, ok: bool) -
         json.dumps({"key": k, "ok": ok, "at": at})
         for k in (agent_key(agent_id), backend_key(backend))
     ]
-    client.rpush(EVENTS_KEY, *events)
+    pipe = client.pipeline(transaction=False)
+    pipe.rpush(EVENTS_KEY, *events)
+    pipe.ltrim(EVENTS_KEY, -MAX_PENDING, -1)  # bounded while no supervisor drains it
+    pipe.execute()
 
 
 def drain(client: redis.Redis) -> list[dict[str, Any]]:
