@@ -66,6 +66,33 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         )
         assert proved.returncode == 0, proved.stderr
         assert json.loads(proved.stdout)["verdict"] == "PROVED"
+
+        def hms(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*HMS, *args], env=env, capture_output=True, text=True, timeout=120
+            )
+
+        agents = json.loads(hms("agents", "--json").stdout)
+        assert {tuple(a["skills"]) for a in agents} == {("prove.z3",), ("supervisor",)}
+        assert all(a["state"] in ("READY", "BUSY") for a in agents)
+        spawned = hms("agents", "spawn", "--skill", "prove.z3", "-c", "1")
+        assert spawned.returncode == 0, spawned.stderr
+        new_id = spawned.stdout.split()[0]
+        assert "READY" in spawned.stdout
+        stopped = hms("agents", "stop", new_id)
+        assert stopped.returncode == 0, stopped.stderr
+        deadline = time.monotonic() + 60
+        while True:
+            every = json.loads(hms("agents", "--all", "--json").stdout)
+            state = next(a["state"] for a in every if a["id"] == new_id)
+            if state == "TERMINATED":
+                break
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+        health = json.loads(hms("health", "--json").stdout)
+        assert {a["id"] for a in health["agents"]} >= {a["id"] for a in agents}
+        unknown = hms("agents", "spawn", "--skill", "no-such-skill")
+        assert unknown.returncode == 2 and "no-such-skill" in unknown.stderr
     finally:
         up.send_signal(signal.SIGTERM)
         code = up.wait(60)

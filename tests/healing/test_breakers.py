@@ -81,3 +81,18 @@ def test_open_breakers_stop_routing_and_recover(stack_env: dict[str, str]) -> No
         worker.stop()
         redis.delete(breakers.EVENTS_KEY, breakers.OPEN_KEY)
         configure_process(stack_env)
+
+
+@pytest.mark.services
+def test_only_one_sweep_runs_at_a_time(stack_env: dict[str, str]) -> None:
+    from hms_celery.healing.heartbeats import redis_client
+    from hms_celery.healing.supervisor import LOCK_KEY, sweep_task
+
+    redis = redis_client()
+    held = redis.lock(LOCK_KEY, timeout=30)
+    assert held.acquire(blocking=False)
+    try:
+        assert sweep_task.run(reason="second beat") == {"skipped": "another sweep holds the lock"}
+    finally:
+        held.release()
+    assert "duration_ms" in sweep_task.run(reason="alone")
