@@ -99,8 +99,16 @@ def reconfigure() -> Settings:
     reset_settings()
     settings = get_settings()
     configure(app, settings)
-    # Drop connections made with the old URLs (Celery does the same after a fork).
-    app._after_fork()
+    reset_connections()
     app._backend_cache = None
     app._local.__dict__.pop("backend", None)
     return settings
+
+
+def reset_connections() -> None:
+    """Forget pooled broker connections (old URLs, or stale after a broker restart);
+    Celery does the same after a fork."""
+    from kombu import pools
+
+    pools.reset()
+    app._after_fork()

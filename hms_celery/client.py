@@ -66,13 +66,20 @@ def ping_supervisor(timeout: float = 1.0) -> dict[str, Any]:
         "agents": {},
         "errors": [],
     }
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=settings.connect_timeout)
-        replies = app.control.ping(timeout=timeout) or []
-        report["agents"] = {name: reply for item in replies for name, reply in item.items()}
-    except (BrokerError, OSError) as exc:
-        report["errors"].append(f"broker unreachable at {report['broker']}: {exc}")
+    for attempt in range(2):  # a pooled connection may be stale after a broker restart
+        try:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=settings.connect_timeout)
+            replies = app.control.ping(timeout=timeout) or []
+            report["agents"] = {name: reply for item in replies for name, reply in item.items()}
+            break
+        except Exception as exc:  # kombu, redis-py and socket errors alike: report, never raise
+            if attempt == 1:
+                report["errors"].append(f"broker unreachable at {report['broker']}: {exc}")
+            else:
+                from hms_celery.app import reset_connections
+
+                reset_connections()
     try:
         check_database()
     except InfrastructureError as exc:

@@ -60,11 +60,14 @@ def pg_url() -> Iterator[str]:
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()  # a fresh connection drops it: tests may restart PostgreSQL meanwhile
     url = _pg_dsn(name).replace("postgresql://", "postgresql+psycopg2://", 1)
     yield url
     from hms_celery.store.db import dispose_engines
 
     dispose_engines()
+    admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=10)
+    admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()

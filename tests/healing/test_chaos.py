@@ -75,11 +75,13 @@ class Stack:
 
 @pytest.fixture
 def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
-    env = {**stack_env, **FAST_SETTINGS}
+    # A broker database of its own: the session's `worker` fixture must not take these tasks.
+    broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
+    env = {**stack_env, **FAST_SETTINGS, "HMS_BROKER_URL": broker}
     configure_process(env)
     from hms_celery.healing.heartbeats import redis_client
 
-    redis_client().delete("hms:heartbeats", "hms:supervisor:lock")
+    redis_client().flushdb()
     s = Stack(env, tmp_path)
     try:
         s.supervisor = s.spawn(["supervisor"])
