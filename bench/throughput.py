@@ -134,6 +134,13 @@ def bench_hms(n: int, idle: int, concurrency: int, store: str) -> dict[str, floa
         assert all(s["verdict"] == "PROVED" for s in done.values())
     finally:
         stop(proc)
+        if store != "sqlite":
+            from hms_celery.store.db import dispose_engines
+
+            dispose_engines()
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
     return summary(n, elapsed, idle_lat, burst_lat)
 
 

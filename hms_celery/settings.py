@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=600, description="Health check unanswered this long: DEGRADED."
     )
     restart_max: int = Field(
-        default=3, ge=0, le=100, description="At most this many restarts per agent line…"
+        default=3, ge=0, le=10_000, description="At most this many restarts per agent line…"
     )
     restart_window: float = Field(default=60.0, gt=0, description="…in this many seconds.")
     restart_backoff: float = Field(

@@ -161,7 +161,7 @@ class AgentHost:
         command = [
             sys.executable, "-m", "celery", "-A", "hms_celery", "worker",
             "-Q", ",".join(queues), "-n", agent_id, "-c", str(concurrency),
-            "-l", settings.log_level, "--without-mingle",
+            "-l", settings.log_level, "--without-mingle", "--without-gossip",
         ]  # fmt: skip
         registry.register_agent(
             agent_id,

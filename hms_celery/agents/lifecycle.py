@@ -48,7 +48,12 @@ def _skills_for(queues: list[str]) -> list[str]:
     return sorted({by_queue[q] for q in queues if q in by_queue} - {"health"})
 
 
-def _register(nodename: str, state: str, reason: str, queues: list[str]) -> None:
+def _register(
+    nodename: str, state: str, reason: str, queues: list[str], concurrency: int | None = None
+) -> None:
+    config = agent_config()
+    if concurrency:
+        config["concurrency"] = concurrency  # what the pool really runs
     try:
         registry.register_agent(
             nodename,
@@ -56,7 +61,7 @@ def _register(nodename: str, state: str, reason: str, queues: list[str]) -> None
             pid=os.getpid(),
             skills=_skills_for(queues),
             queues=queues,
-            config=agent_config(),
+            config=config,
             version=__version__,
             lineage=os.environ.get("HMS_AGENT_LINEAGE") or None,
             host_id=os.environ.get("HMS_AGENT_HOST") or None,
@@ -92,7 +97,8 @@ def _on_setup(sender: str, instance: Any, **_: Any) -> None:
 @signals.worker_ready.connect
 def _on_ready(sender: Any, **_: Any) -> None:
     queues = consumed_queues(sender.app.amqp.queues)
-    _register(sender.hostname, registry.READY, "worker ready", queues)
+    concurrency = getattr(getattr(sender, "controller", None), "concurrency", None)
+    _register(sender.hostname, registry.READY, "worker ready", queues, concurrency)
 
 
 @control_command()

@@ -150,15 +150,15 @@ def list_agents(
     ``include_ended=False`` leaves out TERMINATED and FAILED agents, except — with
     ``failed_within_s`` — those that failed that recently (the sweep still has to recover them).
     """
-    query = select(Agent).order_by(Agent.started_at.desc())
+    query = select(_AGENTS).order_by(_AGENTS.c.started_at.desc())
     if not include_ended:
-        live = Agent.state.not_in(ENDED)
+        live = _AGENTS.c.state.not_in(ENDED)
         if failed_within_s is not None:
             since = utcnow() - timedelta(seconds=failed_within_s)
-            live = or_(live, and_(Agent.state == FAILED, Agent.updated_at >= since))
+            live = or_(live, and_(_AGENTS.c.state == FAILED, _AGENTS.c.updated_at >= since))
         query = query.where(live)
-    with session_scope() as session:
-        return [_agent_json(a) for a in session.scalars(query)]
+    with connection_scope() as conn:  # Core rows: a sweep over 1,000 agents reads them all
+        return [_agent_json(row) for row in conn.execute(query)]
 
 
 def get_agent(agent_id: str) -> dict[str, Any] | None:
@@ -260,7 +260,8 @@ def _age(now: datetime, then: datetime) -> float:
     return (now - then).total_seconds()
 
 
-def _agent_json(a: Agent) -> dict[str, Any]:
+def _agent_json(a: Any) -> dict[str, Any]:
+    """An agent (ORM object or Core row) as JSON-ready data."""
     return {
         "id": a.id,
         "lineage": a.lineage,

@@ -55,6 +55,7 @@ SWEEP_TASK = "hms.supervisor.sweep"
 LOCK_KEY = "hms:supervisor:lock"
 POLICY_KEY = "policy"
 ACTOR = "supervisor"
+HEARTBEAT_PERSIST_S = 10.0  # the live beats are in Redis; the store keeps a coarse copy
 
 
 @app.task(name=SWEEP_TASK, ignore_result=True, acks_late=False)
@@ -89,7 +90,8 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
     for agent in registry.list_agents(include_ended=False, failed_within_s=recent):
         summary["agents"] += 1
         beat = beats.get(agent["id"])
-        if beat:
+        stored = _epoch(agent.get("last_heartbeat_at"))
+        if beat and (stored is None or beat["seen"] - stored >= HEARTBEAT_PERSIST_S):
             seen[agent["id"]] = datetime.fromtimestamp(beat["seen"], UTC)
         state = AgentState(agent["state"])
         if state is not AgentState.FAILED:
@@ -139,6 +141,7 @@ def _observe(
         config=agent.get("config") or {},
         lineage=agent.get("lineage") or agent["id"],
         started_age_s=(now - started) if started else None,
+        capacity=(agent.get("config") or {}).get("concurrency"),
     )
 
 

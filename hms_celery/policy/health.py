@@ -78,6 +78,7 @@ class AgentObservation:
     config: dict[str, Any] = field(default_factory=dict)
     lineage: str = ""
     started_age_s: float | None = None
+    capacity: int | None = None  # pool processes; None: unknown
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", AgentState(self.state))
@@ -165,7 +166,15 @@ def _classify(
             return AgentState.FAILED, "agent reports Failed"
         return AgentState.READY, "first heartbeat"
     waited = obs.report_age_s if obs.report_age_s is not None else obs.started_age_s
-    if obs.health_check_outstanding and waited is not None and waited > report_timeout_s:
+    # Every pool process busy with a task (within its time limits, which Celery enforces)
+    # cannot take a health check: that is BUSY, not wedged.
+    saturated = obs.capacity is not None and obs.active_tasks >= obs.capacity
+    if (
+        obs.health_check_outstanding
+        and not saturated
+        and waited is not None
+        and waited > report_timeout_s
+    ):
         return (
             AgentState.DEGRADED,
             "main process alive, pool not answering health checks: wedged",

@@ -165,10 +165,22 @@ CASES = [
     # 6. wedged: heartbeat fresh, health check unanswered too long
     ("wedged", obs(health_check_outstanding=True, report_age_s=31.0), S.DEGRADED, WEDGED),
     (
-        "wedged while busy",
+        "wedged while busy (capacity unknown)",
         obs(S.BUSY, active_tasks=1, health_check_outstanding=True, report_age_s=45.0),
         S.DEGRADED,
         WEDGED,
+    ),
+    (
+        "wedged: a free pool slot does not answer",
+        obs(S.BUSY, active_tasks=1, capacity=2, health_check_outstanding=True, report_age_s=45.0),
+        S.DEGRADED,
+        WEDGED,
+    ),
+    (
+        "every slot busy on long tasks: busy, not wedged",
+        obs(S.BUSY, active_tasks=2, capacity=2, health_check_outstanding=True, report_age_s=45.0),
+        S.BUSY,
+        "busy: 2 active task(s)",
     ),
     (
         "wedged beats failed report",

@@ -1,0 +1,507 @@
+"""Scale: 1,000 simulated agents beating next to a real supervisor, prover and beat.
+
+The stack: an agent host in this process, beat, a supervisor agent (it runs the heartbeat
+monitor) and one prover agent, on the local Redis (db 9) and a fresh PostgreSQL database
+(dropped at the end), with the default self-healing settings (sweep every 2 s, health round
+every 3 s, heartbeat timeout 6 s, report timeout 10 s).
+
+The simulated agents are not processes: ``--agents`` rows registered READY in the store
+(``sim-0001@bench`` …) whose Celery ``worker-heartbeat`` events are published from a few
+threads (one ``app.events.Dispatcher`` per agent, every 2 s each, phases spread evenly), and
+whose health reports are written in one batch UPDATE after each health round (a real agent's
+pool answers the broadcast check with its own small UPDATE; that write load is not simulated).
+
+Measured, in the same run:
+
+* proof scheduling latency (attempt ``started_at`` − task ``created_at``) of ``--tasks``
+  trivial proofs submitted one by one at a steady rate over ``--duration`` seconds, first with
+  no simulated agents (baseline), then while they beat;
+* heartbeat ingestion: sampling ``hms:heartbeats`` every second, how many simulated agents'
+  ``seen`` changed (each beats every 2 s, so each changes at most once per sample);
+* the sweep: ``--sweeps`` direct calls of ``hms_celery.healing.supervisor.sweep`` (holding the
+  sweep lock, like the task does), and the ``duration_ms`` of the real sweeps from the
+  supervisor's log;
+* CPU used by the supervisor's and the prover's main processes in each phase.
+
+    .venv/bin/python bench/scale.py [--agents 1000] [--duration 20] [--tasks 200] [--sweeps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+REDIS = "redis://127.0.0.1:6379"
+DB = 9
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+STATEMENT = "∀ x : ℝ, x + 0 = x"
+PERIOD_S = 2.0  # Celery's worker heartbeat interval
+SIM_HOST = "bench-sim"  # not this machine's name: the sweep does not probe their pids
+SWEEP_LINE = re.compile(r"hms\.supervisor\.sweep\[[^\]]*\] succeeded in [\d.e-]+s: (\{.*\})\s*$")
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sim_ids(n: int) -> list[str]:
+    return [f"sim-{i:04d}@bench" for i in range(1, n + 1)]
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+def create_database(name: str) -> str:
+    import psycopg2
+
+    admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(name: str) -> None:
+    import psycopg2
+
+    from hms_celery.store.db import dispose_engines
+
+    dispose_engines()
+    admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+# ----------------------------------------------------------------------------- the stack
+class Stack:
+    """Agent host (this process), beat, a supervisor agent and one prover agent."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.db_name = f"hms_scale_{os.getpid()}"
+        self.data_dir = data_dir
+        self.beat: subprocess.Popen[bytes] | None = None
+        self.host: Any = None
+        self.env = {
+            "HMS_BROKER_URL": f"{REDIS}/{DB}",
+            "HMS_DATABASE_URL": create_database(self.db_name),
+            "HMS_DATA_DIR": str(data_dir),
+        }
+        os.environ.update(self.env)
+
+    def start(self) -> None:
+        from hms_celery import client
+        from hms_celery.agents.host import AgentHost
+        from hms_celery.app import reconfigure
+        from hms_celery.healing.heartbeats import redis_client
+        from hms_celery.store.migrate import upgrade
+
+        reconfigure()
+        upgrade(self.env["HMS_DATABASE_URL"])
+        redis_client().flushdb()
+        self.host = AgentHost(env=self.env)
+        self.host.start()
+        self.beat_log = (self.data_dir / "beat.log").open("wb")
+        self.beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "hms_celery", "beat",
+             "-s", str(self.data_dir / "beat-schedule"), "--pidfile=", "-l", "INFO"],
+            env={**os.environ, **self.env}, cwd=REPO, stdout=self.beat_log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.supervisor = self.host.spawn(["supervisor"], {"concurrency": 1})
+        self.prover = self.host.spawn(["prove.z3"], {"concurrency": 2})
+        for agent_id in (self.supervisor, self.prover):
+            client.wait_for_agent(agent_id, timeout=90)
+
+    def pid(self, agent_id: str) -> int:
+        return self.host.children[agent_id].process.pid
+
+    def supervisor_log(self) -> Path:
+        return self.host.children[self.supervisor].log_path
+
+    def close(self) -> None:
+        from hms_celery.healing.heartbeats import redis_client
+
+        if self.beat is not None:
+            self.beat.terminate()
+            try:
+                self.beat.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.beat.pid, signal.SIGKILL)
+                self.beat.wait()
+            self.beat_log.close()
+        if self.host is not None:
+            self.host.shutdown(grace=10)
+        try:
+            redis_client().flushdb()
+        except Exception as exc:
+            print(f"# could not flush redis db {DB}: {exc}", file=sys.stderr)
+        drop_database(self.db_name)
+
+
+# ----------------------------------------------------------------------------- simulators
+class Beater(threading.Thread):
+    """Publishes a worker-heartbeat for each of its agents every 2 s (phases spread evenly)."""
+
+    def __init__(self, sims: list[str], phase: float, stop: threading.Event) -> None:
+        super().__init__(name=f"sim-beater-{sims[0]}", daemon=True)
+        self.sims = sims
+        self.phase = phase
+        self.stop_event = stop
+        self.sent = 0
+        self.late = 0  # beats sent more than 0.5 s after they were due
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from hms_celery.app import app
+
+        try:
+            with app.connection_for_write() as conn:
+                dispatchers = [
+                    app.events.Dispatcher(conn, hostname=sim, groups=["worker"])
+                    for sim in self.sims
+                ]
+                fields = {"freq": PERIOD_S, "sw_ident": "hms-bench-sim", "sw_sys": "Linux"}
+                for d in dispatchers:
+                    d.send("worker-online", **fields)
+                start = time.monotonic() + self.phase
+                k = 0
+                while not self.stop_event.is_set():
+                    for i, d in enumerate(dispatchers):
+                        due = start + k * PERIOD_S + i * PERIOD_S / len(dispatchers)
+                        delay = due - time.monotonic()
+                        if delay > 0 and self.stop_event.wait(delay):
+                            return
+                        if delay < -0.5:
+                            self.late += 1
+                        d.send("worker-heartbeat", active=0, processed=0, **fields)
+                        self.sent += 1
+                    k += 1
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+
+
+class Reporter(threading.Thread):
+    """After each health round, one UPDATE stores a Healthy report for every simulated agent."""
+
+    def __init__(self, sims: list[str], stop: threading.Event) -> None:
+        super().__init__(name="sim-reporter", daemon=True)
+        self.sims = sims
+        self.stop_event = stop
+        self.rounds = 0
+
+    def run(self) -> None:
+        from sqlalchemy import update
+
+        from hms_celery.healing.health import LAST_ROUND_KEY
+        from hms_celery.healing.heartbeats import redis_client
+        from hms_celery.store.db import connection_scope
+        from hms_celery.store.models import Agent, utcnow
+
+        rc = redis_client()
+        agents = Agent.__table__
+        last = None
+        while not self.stop_event.wait(0.2):
+            current = rc.get(LAST_ROUND_KEY)
+            if current == last:
+                continue
+            last = current
+            report = {"status": "Healthy", "problems": [], "backends": {"z3": True}}
+            with connection_scope() as conn:
+                conn.execute(
+                    update(agents)
+                    .where(agents.c.id.in_(self.sims))
+                    .values(last_report=report, last_report_at=utcnow())
+                )
+            self.rounds += 1
+
+
+class Sampler(threading.Thread):
+    """Every second: how many simulated agents' ``seen`` changed in ``hms:heartbeats``."""
+
+    def __init__(self, sims: list[str], stop: threading.Event) -> None:
+        super().__init__(name="sim-sampler", daemon=True)
+        self.sims = set(sims)
+        self.stop_event = stop
+        self.changed = 0
+        self.elapsed = 0.0
+        self.ages: list[float] = []  # now − seen of every simulated agent, at each sample
+
+    def run(self) -> None:
+        from hms_celery.healing.heartbeats import BEATS_KEY, redis_client
+
+        rc = redis_client()
+        previous: dict[str, float] | None = None
+        t_prev = 0.0
+        while not self.stop_event.wait(1.0):
+            raw = rc.hgetall(BEATS_KEY)
+            now = time.time()
+            t = time.monotonic()
+            seen = {
+                k.decode(): json.loads(v)["seen"] for k, v in raw.items() if k.decode() in self.sims
+            }
+            self.ages.extend(now - s for s in seen.values())
+            if previous is not None:
+                self.changed += sum(1 for k, s in seen.items() if previous.get(k) != s)
+                self.elapsed += t - t_prev
+            previous, t_prev = seen, t
+
+
+# ----------------------------------------------------------------------------- phases
+def start_latency(status: dict[str, Any]) -> float:
+    created = datetime.fromisoformat(status["timings"]["created_at"])
+    started = datetime.fromisoformat(status["attempts"][0]["started_at"])
+    return (started - created).total_seconds()
+
+
+def latency_phase(n: int, duration: float) -> list[float]:
+    """Submit ``n`` trivial proofs one by one at a steady rate over ``duration`` seconds."""
+    from hms_celery import client
+
+    ids = []
+    t0 = time.monotonic()
+    for i in range(n):
+        delay = t0 + i * duration / n - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        ids.append(client.submit_proof_task("scale", STATEMENT))
+    done = client.wait_for_results(ids, timeout=120)
+    bad = [s["verdict"] for s in done.values() if s["verdict"] != "PROVED"]
+    if bad:
+        raise RuntimeError(f"{len(bad)} proofs not PROVED: {bad[:5]}")
+    return [start_latency(s) for s in done.values()]
+
+
+def direct_sweeps(n: int) -> tuple[list[float], list[dict[str, Any]]]:
+    """Time ``n`` sweeps called directly, each under the sweep lock (as the task takes it)."""
+    from hms_celery.healing.heartbeats import redis_client
+    from hms_celery.healing.supervisor import LOCK_KEY, sweep
+
+    rc = redis_client()
+    times, summaries = [], []
+    for _ in range(n):
+        lock = rc.lock(LOCK_KEY, timeout=60, blocking_timeout=10)
+        if not lock.acquire():
+            raise RuntimeError("could not take the sweep lock")
+        try:
+            t = time.perf_counter()
+            summaries.append(sweep(rc, reason="bench"))
+            times.append(1000 * (time.perf_counter() - t))
+        finally:
+            lock.release()
+        time.sleep(0.3)
+    return times, summaries
+
+
+def real_sweeps(log_path: Path, min_agents: int) -> list[float]:
+    """``duration_ms`` of the sweeps in the supervisor's log that saw ≥ ``min_agents`` agents."""
+    import ast
+
+    out = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        match = SWEEP_LINE.search(line)
+        if not match:
+            continue
+        try:
+            summary = ast.literal_eval(match.group(1))
+        except (ValueError, SyntaxError):
+            continue
+        if summary.get("agents", 0) >= min_agents and "duration_ms" in summary:
+            out.append(float(summary["duration_ms"]))
+    return out
+
+
+def register_sims(sims: list[str]) -> float:
+    from hms_celery.agents import registry
+
+    t = time.perf_counter()
+    for sim in sims:
+        registry.register_agent(
+            sim, host=SIM_HOST, pid=None, skills=["prove.z3"], queues=["prove.z3"],
+            config={}, version="bench", state=registry.READY, reason="simulated agent",
+        )  # fmt: skip
+    return time.perf_counter() - t
+
+
+def retire_sims(sims: list[str]) -> None:
+    from hms_celery.agents import registry
+    from hms_celery.healing.heartbeats import HeartbeatStore, redis_client
+
+    for sim in sims:
+        registry.transition(sim, registry.TERMINATED, "simulation over")
+    HeartbeatStore(redis_client()).forget(*sims)
+
+
+def sim_states(sims: list[str]) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from hms_celery.store.db import connection_scope
+    from hms_celery.store.models import Agent
+
+    agents = Agent.__table__
+    with connection_scope() as conn:
+        rows = conn.execute(
+            select(agents.c.state, func.count())
+            .where(agents.c.id.in_(sims))
+            .group_by(agents.c.state)
+        )
+        return {state: count for state, count in rows}
+
+
+# ----------------------------------------------------------------------------- main
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="hms-scale-"))
+    stack = Stack(data_dir)
+    sims = sim_ids(args.agents)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    registered = False
+    out: dict[str, Any] = {}
+    try:
+        stack.start()
+        from hms_celery import client
+
+        client.wait_for_result(client.submit_proof_task("warm", STATEMENT), timeout=60)
+        pids = {"supervisor": stack.pid(stack.supervisor), "prover": stack.pid(stack.prover)}
+
+        # Baseline: no simulated agents.
+        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+        t = time.monotonic()
+        out["latency_idle"] = latency_phase(args.tasks, args.duration)
+        out["cpu_idle"] = {
+            k: 100 * (cpu_seconds(p) - cpu0[k]) / (time.monotonic() - t) for k, p in pids.items()
+        }
+        out["sweeps_idle"], _ = direct_sweeps(args.sweeps)
+        print("# baseline done", file=sys.stderr, flush=True)
+
+        # Load: register the simulated agents, start beating, measure.
+        registered = True
+        out["register_s"] = register_sims(sims)
+        per = -(-len(sims) // args.threads)
+        beaters = [
+            Beater(sims[i : i + per], phase=j * PERIOD_S / args.threads, stop=stop)
+            for j, i in enumerate(range(0, len(sims), per))
+        ]
+        reporter, sampler = Reporter(sims, stop), Sampler(sims, stop)
+        threads = [*beaters, reporter]
+        for thread in threads:
+            thread.start()
+        time.sleep(2 * PERIOD_S)  # every simulated agent has beaten at least once
+        sampler.start()
+        threads.append(sampler)
+        log_mark = stack.supervisor_log().stat().st_size
+        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+        sent0 = sum(b.sent for b in beaters)
+        t = time.monotonic()
+        out["latency_load"] = latency_phase(args.tasks, args.duration)
+        out["cpu_load"] = {
+            k: 100 * (cpu_seconds(p) - cpu0[k]) / (time.monotonic() - t) for k, p in pids.items()
+        }
+        out["sent_rate"] = (sum(b.sent for b in beaters) - sent0) / (time.monotonic() - t)
+        out["sweeps_load"], summaries = direct_sweeps(args.sweeps)
+        out["sweep_agents"] = max(s["agents"] for s in summaries)
+        out["sweep_transitions"] = sum(len(s["transitions"]) for s in summaries)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        errors = [b.error for b in beaters if b.error is not None]
+        if errors:
+            raise RuntimeError(f"a simulator thread failed: {errors[0]!r}")
+        out["ingest_rate"] = sampler.changed / sampler.elapsed if sampler.elapsed else 0.0
+        out["beat_age_p50"] = statistics.median(sampler.ages) if sampler.ages else float("nan")
+        out["beat_age_max"] = max(sampler.ages, default=float("nan"))
+        out["late_beats"] = sum(b.late for b in beaters)
+        out["report_rounds"] = reporter.rounds
+        with stack.supervisor_log().open("rb") as f:
+            f.seek(log_mark)
+            tail = data_dir / "supervisor-load.log"
+            tail.write_bytes(f.read())
+        out["real_sweeps"] = real_sweeps(tail, args.agents)
+        out["sim_states"] = sim_states(sims)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        try:
+            if registered:
+                retire_sims(sims)
+                out["sim_states_after"] = sim_states(sims)
+        finally:
+            stack.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of each phase")
+    parser.add_argument("--tasks", type=int, default=200, help="proofs per phase")
+    parser.add_argument("--sweeps", type=int, default=20, help="direct sweeps per phase")
+    parser.add_argument("--threads", type=int, default=4, help="simulator threads")
+    args = parser.parse_args()
+    t0 = time.monotonic()
+    r = run(args)
+
+    def ms(values: list[float]) -> str:
+        return f"{1000 * statistics.median(values):.1f} / {1000 * pct(values, 99):.1f}"
+
+    def sweep_ms(values: list[float]) -> str:
+        if not values:
+            return "–"
+        return f"{statistics.median(values):.1f} / {pct(values, 99):.1f} / {max(values):.1f}"
+
+    print(f"# {datetime.now().isoformat(timespec='seconds')} on {platform.node()} "
+          f"({os.cpu_count()} cores, Python {platform.python_version()}); agents={args.agents} "
+          f"duration={args.duration:g} s tasks={args.tasks} sweeps={args.sweeps} "
+          f"threads={args.threads}; wall time {time.monotonic() - t0:.0f} s")  # fmt: skip
+    print("\n| metric | no simulated agents | with simulated agents |\n|---|---:|---:|")
+    print(f"| agents in the sweep | 2 | {r['sweep_agents']} |")
+    print(f"| heartbeat events/s sent / ingested into `hms:heartbeats` | – | "
+          f"{r['sent_rate']:.0f} / {r['ingest_rate']:.0f} |")  # fmt: skip
+    print(f"| heartbeat age in the hash, p50 / max s | – | "
+          f"{r['beat_age_p50']:.2f} / {r['beat_age_max']:.2f} |")  # fmt: skip
+    print(f"| sweep ms p50 / p99 / max (direct calls) | {sweep_ms(r['sweeps_idle'])} | "
+          f"{sweep_ms(r['sweeps_load'])} |")  # fmt: skip
+    print(f"| sweep ms p50 / p99 / max (real sweeps, `duration_ms`, n={len(r['real_sweeps'])}) "
+          f"| – | {sweep_ms(r['real_sweeps'])} |")  # fmt: skip
+    print(f"| proof scheduling latency p50 / p99 ms ({args.tasks} proofs) | "
+          f"{ms(r['latency_idle'])} | {ms(r['latency_load'])} |")  # fmt: skip
+    print(f"| CPU % of the supervisor's main process | {r['cpu_idle']['supervisor']:.0f} | "
+          f"{r['cpu_load']['supervisor']:.0f} |")  # fmt: skip
+    print(f"| CPU % of the prover's main process | {r['cpu_idle']['prover']:.0f} | "
+          f"{r['cpu_load']['prover']:.0f} |")  # fmt: skip
+    print(f"\nRegistering {args.agents} agents took {r['register_s']:.1f} s; state of the "
+          f"simulated agents at the end of the load: {r['sim_states']} (transitions in the "
+          f"direct sweeps: {r['sweep_transitions']}); beats sent > 0.5 s late: "
+          f"{r['late_beats']}; health-report rounds answered: {r['report_rounds']}; after "
+          f"clean-up: {r.get('sim_states_after')}.")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
