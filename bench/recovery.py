@@ -49,21 +49,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import create_database, drop_database, pct  # noqa: E402
+
 REDIS = "redis://127.0.0.1:6379"
 HMS_DB = 7
 BARE_DB = 8
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SLOW = "∀ (n : ℕ) (x : Fin n → ℝ), (∀ i, 0 ≤ x i) → 0 ≤ ∑ i, x i"  # ~5 s of Z3 work
 BARE_TASK_S = 5.0
 ROUND_CAP_S = 180.0  # an HMS round that takes longer than this counts as a lost task
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
-    return values[k]
 
 
 def epoch(value: str | None) -> float | None:
@@ -87,31 +80,6 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):  #
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
-def create_database(name: str) -> str:
-    import psycopg2
-
-    admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_database(name: str) -> None:
-    import psycopg2
-
-    from hms_celery.store.db import dispose_engines
-
-    dispose_engines()
-    admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
-
-
 # ----------------------------------------------------------------------------- HMS
 def restart_max() -> str:
     """1000 (never escalate during the benchmark) if the settings accept it, else their max."""

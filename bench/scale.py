@@ -46,21 +46,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import create_database, drop_database, pct, start_latency  # noqa: E402
+
 REDIS = "redis://127.0.0.1:6379"
 DB = 9
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 STATEMENT = "∀ x : ℝ, x + 0 = x"
 PERIOD_S = 2.0  # Celery's worker heartbeat interval
 SIM_HOST = "bench-sim"  # not this machine's name: the sweep does not probe their pids
 SWEEP_LINE = re.compile(r"hms\.supervisor\.sweep\[[^\]]*\] succeeded in [\d.e-]+s: (\{.*\})\s*$")
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
-    return values[k]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -74,31 +67,6 @@ def sim_ids(n: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
-def create_database(name: str) -> str:
-    import psycopg2
-
-    admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_database(name: str) -> None:
-    import psycopg2
-
-    from hms_celery.store.db import dispose_engines
-
-    dispose_engines()
-    admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
-
-
 # ----------------------------------------------------------------------------- the stack
 class Stack:
     """Agent host (this process), beat, a supervisor agent and one prover agent."""
@@ -274,12 +242,6 @@ class Sampler(threading.Thread):
 
 
 # ----------------------------------------------------------------------------- phases
-def start_latency(status: dict[str, Any]) -> float:
-    created = datetime.fromisoformat(status["timings"]["created_at"])
-    started = datetime.fromisoformat(status["attempts"][0]["started_at"])
-    return (started - created).total_seconds()
-
-
 def latency_phase(n: int, duration: float) -> list[float]:
     """Submit ``n`` trivial proofs one by one at a steady rate over ``duration`` seconds."""
     from hms_celery import client

@@ -28,16 +28,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import create_database, drop_database, pct, start_latency  # noqa: E402
+
 REDIS = "redis://127.0.0.1:6379"
 STATEMENT = "∀ x : ℝ, x + 0 = x"
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
-    return values[k]
 
 
 def start_worker(
@@ -100,15 +94,8 @@ def bench_hms(n: int, idle: int, concurrency: int, store: str) -> dict[str, floa
     if store == "sqlite":
         database = f"sqlite:///{tempfile.mkdtemp(prefix='hms-bench-')}/hms.db"
     else:
-        import psycopg2
-
-        name = f"hms_bench_{os.getpid()}"
-        admin = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            cur.execute(f'CREATE DATABASE "{name}"')
-        database = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        db_name = f"hms_bench_{os.getpid()}"
+        database = create_database(db_name)
     env = {"HMS_BROKER_URL": f"{REDIS}/13", "HMS_DATABASE_URL": database}
     os.environ.update(env)
     reconfigure()
@@ -135,21 +122,8 @@ def bench_hms(n: int, idle: int, concurrency: int, store: str) -> dict[str, floa
     finally:
         stop(proc)
         if store != "sqlite":
-            from hms_celery.store.db import dispose_engines
-
-            dispose_engines()
-            with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+            drop_database(db_name)
     return summary(n, elapsed, idle_lat, burst_lat)
-
-
-def start_latency(status: dict) -> float:
-    created = datetime.fromisoformat(status["timings"]["created_at"])
-    started = datetime.fromisoformat(status["attempts"][0]["started_at"])
-    if (created.tzinfo is None) != (started.tzinfo is None):
-        created, started = created.replace(tzinfo=None), started.replace(tzinfo=None)
-    return (started - created).total_seconds()
 
 
 def summary(n: int, elapsed: float, idle: list[float], burst: list[float]) -> dict[str, float]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
+from hms_celery.policy.health import AgentState
 from hms_celery.store.db import connection_scope, session_scope
 from hms_celery.store.models import (
     Agent,
@@ -26,12 +27,13 @@ _AGENTS = Agent.__table__
 _TRANSITIONS = AgentTransition.__table__
 _HOSTS = AgentHost.__table__
 
-INITIALIZING = "INITIALIZING"
-READY = "READY"
-BUSY = "BUSY"
-DEGRADED = "DEGRADED"
-FAILED = "FAILED"
-TERMINATED = "TERMINATED"
+# The states are the policy's (StrEnum values compare equal to the stored strings).
+INITIALIZING = AgentState.INITIALIZING
+READY = AgentState.READY
+BUSY = AgentState.BUSY
+DEGRADED = AgentState.DEGRADED
+FAILED = AgentState.FAILED
+TERMINATED = AgentState.TERMINATED
 ENDED = frozenset({FAILED, TERMINATED})
 
 
