@@ -41,6 +41,7 @@ __all__ = [
     "stop_agent",
     "submit_claim",
     "submit_proof_task",
+    "submit_smtlib_task",
     "wait_for_agent",
     "wait_for_result",
     "wait_for_results",
@@ -143,6 +144,34 @@ def submit_proof_task(
     return _submit(request, family)
 
 
+def submit_smtlib_task(
+    name: str,
+    smtlib: str | bytes,
+    *,
+    strategy: dict[str, Any] | str | None = None,
+    timeout: float | None = None,
+    rlimit: int | None = None,
+) -> str:
+    """Submit an SMT-LIB 2 problem, read as the claim that its assertions are unsatisfiable
+    (PROVED on ``unsat``, REFUTED with the model on ``sat``); returns the task id.
+
+    ``name`` labels it (its theorem id).  The text is parsed here first: text Z3 cannot parse
+    raises :class:`~hms_celery.errors.InputError` with Z3's message and nothing is enqueued.
+    """
+    from hms_celery.verification.smtlib import parse_smtlib
+
+    if isinstance(smtlib, bytes):
+        try:
+            smtlib = smtlib.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"SMT-LIB problem is not UTF-8 text: {exc}") from None
+    request = ProofRequest.build(
+        theorem_id=name or None, smtlib=smtlib, strategy=strategy, timeout=timeout, rlimit=rlimit
+    )
+    parse_smtlib(smtlib)
+    return _submit(request, (name or "smtlib").split("-", 1)[0])
+
+
 def submit_claim(claim: Claim, **options: Any) -> str:
     """Submit one catalogue claim (from any catalogue file); returns the task id."""
     request = ProofRequest.build(
@@ -156,7 +185,8 @@ def submit_claim(claim: Claim, **options: Any) -> str:
 
 
 def _submit(request: ProofRequest, family: str | None) -> str:
-    request.parse()  # StatementError before anything is enqueued
+    if not request.smtlib:  # an SMT-LIB problem is parsed by its submitter
+        request.parse()  # StatementError before anything is enqueued
     request.validate_strategy()
     queue = PROOF_QUEUES.get(request.backend)
     if queue is None:
@@ -166,7 +196,8 @@ def _submit(request: ProofRequest, family: str | None) -> str:
     settings = get_settings()
     _check_breaker(request.backend)
     task_id = str(uuid.uuid4())
-    payload = request.model_dump(mode="json")
+    # A statement's payload keeps its old shape, which workers of earlier versions accept.
+    payload = request.model_dump(mode="json", exclude=None if request.smtlib else {"smtlib"})
     repository.record_submission(
         task_id,
         queue=queue,

@@ -125,6 +125,29 @@ def prove(
         raise typer.Exit(1)
 
 
+@cli.command("prove-smt2")
+def prove_smt2(
+    file: Annotated[Path, typer.Argument(help="An SMT-LIB 2 problem (.smt2).")],
+    timeout: Annotated[float | None, typer.Option(help="Prover timeout, seconds.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Strategy name or JSON.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decide the SMT-LIB problem FILE: PROVED if its assertions are unsatisfiable, REFUTED
+    (with the model) if they are satisfiable."""
+    try:
+        text = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {file}: {exc.strerror or exc}") from None
+    task_id = client.submit_smtlib_task(file.stem, text, strategy=strategy, timeout=timeout)
+    status = _wait(task_id, timeout)
+    if as_json:
+        out.print_json(data=status)
+    else:
+        _print_status(status)
+    if status["verdict"] == Verdict.ERROR.value:
+        raise typer.Exit(2)
+
+
 @cli.command()
 def check(
     catalogue: Annotated[Path | None, typer.Argument(help="Catalogue file.")] = None,

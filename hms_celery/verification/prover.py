@@ -12,6 +12,8 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +125,28 @@ def _thread_context() -> z3.Context:
     return ctx
 
 
+@contextmanager
+def _watched_context(timeout_s: float) -> Iterator[z3.Context]:
+    """This thread's Z3 context, interrupted by a watchdog if Z3 overruns ``timeout_s`` (plus
+    a grace period: Z3's own timeout should fire first); an interrupted context is dropped."""
+    ctx = _thread_context()
+    fired = threading.Event()
+
+    def _interrupt() -> None:
+        fired.set()
+        ctx.interrupt()
+
+    watchdog = threading.Timer(max(timeout_s, 0.0) + _WATCHDOG_GRACE_S, _interrupt)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield ctx
+    finally:
+        watchdog.cancel()
+        if fired.is_set():  # an interrupted context is not reused
+            _contexts.ctx = None
+
+
 def _prove_z3(
     statement: A.Statement,
     strat: Strategy,
@@ -140,24 +164,12 @@ def _prove_z3(
     except Unsupported as exc:
         return ProofOutcome(Verdict.UNSUPPORTED, reason=str(exc))
     deadline = start + timeout_s
-    ctx = _thread_context()
-    fired = threading.Event()
-
-    def _interrupt() -> None:
-        fired.set()
-        ctx.interrupt()
-
-    watchdog = threading.Timer(max(timeout_s, 0.0) + _WATCHDOG_GRACE_S, _interrupt)
-    watchdog.daemon = True
-    watchdog.start()
     checks: list[dict[str, Any]] = []
     stats: dict[str, Any] = {"size_parameters": sizes, "max_size": max_size, "checks": checks}
     try:
-        return _enumerate(statement, strat, ctx, sizes, deadline, rlimit, max_size, stats)
+        with _watched_context(timeout_s) as ctx:
+            return _enumerate(statement, strat, ctx, sizes, deadline, rlimit, max_size, stats)
     finally:
-        watchdog.cancel()
-        if fired.is_set():  # an interrupted context is not reused
-            _contexts.ctx = None
         total = sum(c.get("rlimit") or 0 for c in checks)
         stats["rlimit_count"] = total
         stats["z3_seconds"] = round(sum(c["seconds"] for c in checks), 6)
@@ -266,6 +278,22 @@ def _check(
     assertions = compiled.assertions
     if "product-bounds" in strat.preprocess:
         assertions = product_bounds(assertions)
+    check = _solve(assertions, strat, ctx, t0, remaining_s, rlimit)
+    if check.status == "sat":
+        check.compiled = compiled
+    return check
+
+
+def _solve(
+    assertions: list[z3.BoolRef],
+    strat: Strategy,
+    ctx: z3.Context,
+    t0: float,
+    remaining_s: float,
+    rlimit: int | None,
+) -> _Check:
+    """One check of ``assertions`` with ``strat``'s solver (no preprocessing): the time left
+    is ``remaining_s`` from ``t0``, which also starts the check's ``seconds``."""
     solver = strat.build(ctx)
     remaining_ms = int((remaining_s - (time.monotonic() - t0)) * 1000)
     if remaining_ms <= 0:
@@ -291,9 +319,7 @@ def _check(
             )
         return _Check("unsat", rlimit_used=used, seconds=seconds)
     if result == z3.sat:
-        return _Check(
-            "sat", model=solver.model(), rlimit_used=used, seconds=seconds, compiled=compiled
-        )
+        return _Check("sat", model=solver.model(), rlimit_used=used, seconds=seconds)
     return _Check("unknown", reason or "unknown", rlimit_used=used, seconds=seconds)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hms_celery.errors import InputError, StatementError
 from hms_celery.verification.ast import Statement
@@ -14,12 +14,16 @@ Backend = Literal["z3", "lean"]
 
 
 class ProofRequest(BaseModel):
-    """One statement to decide, with its assumptions, variables and prover options."""
+    """One statement to decide, with its assumptions, variables and prover options.
+
+    Exactly one of ``statement`` (Lean syntax) and ``smtlib`` (an SMT-LIB 2 problem, read as
+    the claim that its assertions are unsatisfiable: see :mod:`.smtlib`) is given."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     theorem_id: str | None = Field(default=None, max_length=200)
-    statement: str = Field(min_length=1, max_length=100_000)
+    statement: str = Field(default="", max_length=100_000)
+    smtlib: str | None = Field(default=None, max_length=10_000_000)
     assumptions: tuple[str, ...] = ()
     variables: dict[str, str] | None = None
     backend: Backend = "z3"
@@ -27,6 +31,14 @@ class ProofRequest(BaseModel):
     timeout: float | None = Field(default=None, gt=0, le=3600)
     rlimit: int | None = Field(default=None, gt=0)
     max_size: int | None = Field(default=None, ge=0, le=200)
+
+    @model_validator(mode="after")
+    def _one_problem(self) -> ProofRequest:
+        if bool(self.statement) == bool(self.smtlib):
+            raise ValueError("give exactly one of a statement and an SMT-LIB problem (smtlib)")
+        if self.smtlib and (self.assumptions or self.variables):
+            raise ValueError("an SMT-LIB problem takes no assumptions or variables")
+        return self
 
     @classmethod
     def build(cls, **fields: Any) -> ProofRequest:
@@ -41,7 +53,9 @@ class ProofRequest(BaseModel):
             raise InputError(f"invalid proof request: {problems}") from None
 
     def parse(self) -> Statement:
-        """Parse and elaborate the statement (raises :class:`StatementError`)."""
+        """Parse and elaborate the (Lean) statement (raises :class:`StatementError`)."""
+        if self.smtlib:
+            raise InputError("an SMT-LIB request has no Lean statement to parse")
         from hms_celery.verification.parser import parse_statement
 
         return parse_statement(self.statement, self.assumptions, self.variables)
@@ -63,6 +77,8 @@ class ProofRequest(BaseModel):
         """Decide the statement. Bad input becomes an ERROR verdict, never an exception."""
         from hms_celery.verification.prover import prove
 
+        if self.smtlib:
+            return self._run_smtlib(timeout=timeout, rlimit=rlimit, strategy=strategy)
         try:
             statement = self.parse()
         except StatementError as exc:
@@ -74,4 +90,20 @@ class ProofRequest(BaseModel):
             timeout_s=self.timeout or timeout,
             rlimit=self.rlimit or rlimit,
             max_size=self.max_size if self.max_size is not None else max_size,
+        )
+
+    def _run_smtlib(self, *, timeout: float, rlimit: int | None, strategy: Any) -> ProofOutcome:
+        from hms_celery.verification.smtlib import decide_smtlib
+
+        if self.backend != "z3":
+            return ProofOutcome(
+                Verdict.ERROR,
+                reason=f"SMT-LIB problems are decided by the z3 backend, not {self.backend!r}",
+                backend=self.backend,
+            )
+        return decide_smtlib(
+            self.smtlib or "",
+            strategy=self.strategy if self.strategy is not None else strategy,
+            timeout_s=self.timeout or timeout,
+            rlimit=self.rlimit or rlimit,
         )

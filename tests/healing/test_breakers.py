@@ -35,14 +35,21 @@ def _consumes(agent: str, queue: str) -> bool:
 
 @pytest.mark.services
 def test_open_breakers_stop_routing_and_recover(stack_env: dict[str, str]) -> None:
-    env = {**stack_env, "HMS_BREAKER_THRESHOLD": "3", "HMS_BREAKER_COOLDOWN": "2"}
+    # A broker database of its own: the session's `worker` fixture must not take the trial.
+    broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
+    env = {
+        **stack_env,
+        "HMS_BROKER_URL": broker,
+        "HMS_BREAKER_THRESHOLD": "3",
+        "HMS_BREAKER_COOLDOWN": "2",
+    }
     configure_process(env)
     from hms_celery.agents import registry
     from hms_celery.healing.heartbeats import redis_client
     from hms_celery.healing.supervisor import sweep
 
     redis = redis_client()
-    redis.delete(breakers.EVENTS_KEY, breakers.OPEN_KEY)
+    redis.flushdb()
     worker = WorkerProcess(env)
     try:
         worker.wait_ready()
@@ -69,7 +76,8 @@ def test_open_breakers_stop_routing_and_recover(stack_env: dict[str, str]) -> No
         time.sleep(0.5)
         assert _consumes(worker.name, "prove.z3")
         task_id = client.submit_proof_task("t", "∀ x : ℝ, x * x ≥ 0")
-        assert client.wait_for_result(task_id, timeout=60)["verdict"] == "PROVED"
+        trial = client.wait_for_result(task_id, timeout=60)
+        assert (trial["verdict"], trial["agent"]) == ("PROVED", worker.name)
         sweep(redis)  # the trial succeeded: both breakers close
         from hms_celery.healing.supervisor import _load_memory
         from hms_celery.settings import get_settings
