@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerError
@@ -110,7 +109,7 @@ def submit_proof_task(
     :class:`~hms_celery.errors.StatementError` (with line and column) and nothing is enqueued.
     """
     if lean_expr is None:
-        claim = find_claim(theorem_id, get_settings().catalogue_path)
+        claim = find_claim(theorem_id)
         request = ProofRequest.build(
             theorem_id=claim.theorem_id,
             statement=claim.formal_expression,
@@ -296,11 +295,6 @@ def wait_for_results(
             time.sleep(delay)
             delay = min(delay * 1.5, 0.2)
     return results
-
-
-def catalogue_claims(path: str | Path | None = None) -> list[Claim]:
-    """The claims of a catalogue file (default: the configured Moneyball catalogue)."""
-    return load_catalogue(path or get_settings().catalogue_path)
 
 
 def run_skill(skill_id: str, payload: dict[str, Any]) -> str:

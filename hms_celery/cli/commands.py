@@ -77,7 +77,7 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """The main job: bring up the stack, check the Moneyball catalogue, print it, stop."""
-    claims = load_catalogue(catalogue or get_settings().catalogue_path)
+    claims = load_catalogue(catalogue)
     err.print("starting the stack…")
     with EmbeddedStack(beat=False) as stack:
         for part, url in stack.urls.items():
@@ -154,7 +154,7 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit every claim of CATALOGUE; exit 1 if any verdict differs from its expected one."""
-    claims = load_catalogue(catalogue or get_settings().catalogue_path)
+    claims = load_catalogue(catalogue)
     raise typer.Exit(_check(claims, as_json))
 
 
@@ -174,7 +174,7 @@ def theorems(
     as_json: JsonOpt = False,
 ) -> None:
     """List the claims of a catalogue (default: Moneyball)."""
-    claims = load_catalogue(catalogue or get_settings().catalogue_path)
+    claims = load_catalogue(catalogue)
     if as_json:
         out.print_json(data=[_claim_json(c) for c in claims])
         return
