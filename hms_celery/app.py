@@ -17,6 +17,7 @@ TASK_MODULES = [
     "hms_celery.agents.lifecycle",
     "hms_celery.healing.health",
     "hms_celery.healing.supervisor",
+    "hms_celery.genetic.tasks",
 ]
 
 

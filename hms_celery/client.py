@@ -29,19 +29,28 @@ from hms_celery.verification.request import ProofRequest
 __all__ = [
     "Claim",
     "UnknownAgentError",
+    "UnknownRunError",
     "UnknownTaskError",
+    "cancel_ga_run",
     "list_agents",
+    "list_ga_runs",
+    "list_strategies",
     "load_catalogue",
     "ping_supervisor",
+    "promote_strategy",
     "query_agent_status",
+    "query_ga_run",
     "query_task_status",
     "run_skill",
+    "show_strategy",
     "spawn_agent",
+    "start_ga_run",
     "stop_agent",
     "submit_claim",
     "submit_proof_task",
     "submit_smtlib_task",
     "wait_for_agent",
+    "wait_for_ga_run",
     "wait_for_result",
     "wait_for_results",
     "wait_skill_result",
@@ -441,3 +450,163 @@ def wait_for_agent(
             state = agent["state"] if agent else "unregistered"
             raise TimeoutError(f"agent {agent_id} is {state}, not {sorted(wanted)}")
         time.sleep(0.1)
+
+
+# ----------------------------------------------------------------------------- GA runs
+class UnknownRunError(InputError):
+    """No GA run with this id is in the store."""
+
+
+def start_ga_run(
+    family: str,
+    *,
+    population: int | None = None,
+    generations: int | None = None,
+    seed: int = 0,
+    rlimit: int | None = None,
+    timeout: float | None = None,
+    instances: list[dict[str, Any]] | None = None,
+    auto_promote: bool | None = None,
+) -> str:
+    """Start a GA run evolving a Z3 strategy for ``family``; returns the run id.
+
+    The training set is ``instances`` (``[{"id", "request": {statement, assumptions,
+    variables} | {smtlib}, "expected"}]``) or, by default, the family's: a generated
+    Moneyball family (:mod:`hms_celery.genetic.families`) or the catalogue's claims of that
+    family.  Defaults for the other options come from the ``HMS_GA_*`` settings.  A family
+    with a running run raises :class:`~hms_celery.store.ga.ActiveRunError`.
+    """
+    from hms_celery.genetic import runs
+
+    try:
+        return runs.start_run(
+            family,
+            instances=instances,
+            population=population,
+            generations=generations,
+            seed=seed,
+            rlimit=rlimit,
+            timeout=timeout,
+            auto_promote=auto_promote,
+            trigger="client",
+            actor=ACTOR,
+        )
+    except (BrokerError, OSError) as exc:
+        url = safe_url(get_settings().effective_broker_url)
+        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+
+
+def query_ga_run(run_id: str) -> dict[str, Any]:
+    """A run: its settings, state, progress, best genome and fitness, baselines and every
+    generation's figures (best/mean/worst fitness, diversity, the best genome of each)."""
+    from hms_celery.genetic.engine import best_of
+    from hms_celery.genetic.fitness import Fitness
+    from hms_celery.genetic.genome import genome_key
+    from hms_celery.store import ga as ga_store
+
+    run = ga_store.get_run(run_id)
+    if run is None:
+        raise UnknownRunError(f"unknown GA run {run_id!r}")
+    gens = ga_store.generations(run_id)
+    scored = [g for g in gens if g["status"] == ga_store.SCORED]
+    for gen in gens:
+        if gen["fitness"]:
+            fitness = [Fitness.from_json(f) for f in gen["fitness"]]
+            genome, best = best_of(gen["population"], fitness)
+            gen["best_genome"], gen["best_fitness"] = genome, best.to_json()
+        gen["distinct"] = len({genome_key(g) for g in gen["population"]})
+    run["generation_records"] = gens
+    run["progress"] = {
+        "scored": len(scored),
+        "generations": run["generations"],
+        "evaluating": next((g["number"] for g in gens if g["status"] != ga_store.SCORED), None),
+    }
+    return run
+
+
+def wait_for_ga_run(
+    run_id: str,
+    timeout: float | None = None,
+    on_progress: Callable[[dict[str, Any]], object] | None = None,
+) -> dict[str, Any]:
+    """Block until the run is DONE, FAILED or CANCELLED; returns :func:`query_ga_run`.
+
+    ``on_progress(run)`` is called whenever another generation has been scored.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen = -1
+    while True:
+        run = query_ga_run(run_id)
+        if run["progress"]["scored"] != seen:
+            seen = run["progress"]["scored"]
+            if on_progress is not None:
+                on_progress(run)
+        if run["status"] != "RUNNING":
+            return run
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"GA run {run_id} still RUNNING after {timeout}s "
+                f"({seen}/{run['generations']} generations scored)"
+            )
+        time.sleep(0.25)
+
+
+def list_ga_runs(family: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """GA runs, newest first."""
+    from hms_celery.store import ga as ga_store
+
+    return ga_store.list_runs(family, limit)
+
+
+def cancel_ga_run(run_id: str) -> bool:
+    """Stop a running GA run (its queued steps are then skipped); False if not running."""
+    from hms_celery.store import ga as ga_store
+
+    if ga_store.get_run(run_id) is None:
+        raise UnknownRunError(f"unknown GA run {run_id!r}")
+    return ga_store.cancel_run(run_id, actor=ACTOR)
+
+
+def list_strategies() -> dict[str, Any]:
+    """The named strategies and the strategies promoted for theorem families."""
+    from hms_celery.store import ga as ga_store
+    from hms_celery.verification.strategy import NAMED_STRATEGIES
+
+    return {
+        "named": {name: s.to_json() for name, s in NAMED_STRATEGIES.items()},
+        "families": ga_store.family_strategies(),
+    }
+
+
+def show_strategy(name: str) -> dict[str, Any]:
+    """A strategy by name: a named strategy, a family (its promoted strategy) or a GA run
+    (its best genome).  :class:`~hms_celery.errors.InputError` if none matches."""
+    from hms_celery.store import ga as ga_store
+    from hms_celery.verification.strategy import NAMED_STRATEGIES
+
+    if name in NAMED_STRATEGIES:
+        return {"kind": "named", "name": name, "strategy": NAMED_STRATEGIES[name].to_json()}
+    for row in ga_store.family_strategies():
+        if row["family"] == name:
+            return {"kind": "family", "name": name, **row}
+    run = ga_store.get_run(name)
+    if run is not None and run["best_genome"] is not None:
+        return {
+            "kind": "run",
+            "name": name,
+            "family": run["family"],
+            "strategy": run["best_genome"],
+            "fitness": run["best_fitness"],
+            "promotion": run["promotion"],
+        }
+    raise InputError(
+        f"no strategy named {name!r} (a named strategy, a family with a promoted strategy, "
+        f"or a GA run id); named: {sorted(NAMED_STRATEGIES)}"
+    )
+
+
+def promote_strategy(run_id: str) -> dict[str, Any]:
+    """Approve a finished run's winner: it becomes its family's strategy."""
+    from hms_celery.genetic import promotion
+
+    return promotion.approve(run_id, actor=ACTOR)

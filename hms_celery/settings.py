@@ -103,6 +103,38 @@ class Settings(BaseSettings):
     breaker_cooldown: float = Field(
         default=30.0, ge=0, description="Seconds an open breaker waits before a trial."
     )
+    # --- genetic strategy search ---------------------------------------------------------
+    ga_population: int = Field(default=8, ge=2, le=200, description="Genomes per generation.")
+    ga_generations: int = Field(default=6, ge=1, le=500, description="Generations per run.")
+    ga_rlimit: int = Field(
+        default=5_000_000,
+        gt=0,
+        description="Z3 rlimit budget of one fitness evaluation (deterministic: PAR-2 unit).",
+    )
+    ga_timeout: float = Field(
+        default=10.0, gt=0, le=600, description="Wall-time cap of one fitness evaluation (s)."
+    )
+    ga_trigger_failures: int = Field(
+        default=5,
+        ge=0,
+        le=10_000,
+        description="UNKNOWN/TIMEOUT verdicts of one family within ga_trigger_window that "
+        "start a GA run for it (0: never).",
+    )
+    ga_trigger_window: float = Field(
+        default=600.0, gt=0, description="Seconds over which ga_trigger_failures are counted."
+    )
+    ga_auto_promote: bool = Field(
+        default=True,
+        description="Make a triggered run's winner its family's strategy at once (false: "
+        "wait for `hms strategies promote`).",
+    )
+    ga_stall_after: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a generation may sit fully evaluated but unscored before the "
+        "supervisor enqueues its scoring itself.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     connect_timeout: float = Field(
         default=3.0, gt=0, le=120, description="Seconds to wait for the broker/database."

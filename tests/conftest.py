@@ -163,3 +163,14 @@ def worker(stack_env: dict[str, str]) -> Iterator[WorkerProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def ga_worker(stack_env: dict[str, str], worker: WorkerProcess) -> Iterator[WorkerProcess]:
+    """A worker on the ``ga`` queue for the session (the ``worker`` fixture proves)."""
+    proc = WorkerProcess(stack_env, queues="ga", concurrency=1)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()

@@ -11,6 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
+from hms_celery.genetic import promotion
 from hms_celery.healing import breakers
 from hms_celery.healing.heartbeats import redis_client
 from hms_celery.settings import get_settings
@@ -64,7 +65,7 @@ def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
             timeout=settings.prover_timeout,
             max_size=settings.bounded_max_size,
             rlimit=settings.prover_rlimit,
-            strategy=settings.default_strategy,
+            strategy=_family_strategy(start.family) or settings.default_strategy,
         )
     except SoftTimeLimitExceeded:
         outcome = ProofOutcome(
@@ -82,6 +83,17 @@ def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
     internal = outcome.verdict is Verdict.ERROR and outcome.reason.startswith("internal")
     _report(agent, request.backend, ok=not internal)
     return _commit(task_id, attempt, agent, request.theorem_id, outcome)
+
+
+def _family_strategy(family: str | None) -> dict[str, Any] | None:
+    """The strategy promoted for the task's family (a GA run's winner), if any; a store
+    hiccup here falls back to the default strategy rather than failing the proof."""
+    if not family or family.startswith("ga:"):
+        return None
+    try:
+        return promotion.strategy_for_family(family)
+    except InfrastructureError:
+        return None
 
 
 def _report(agent: str, backend: str, *, ok: bool) -> None:

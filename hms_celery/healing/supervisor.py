@@ -14,7 +14,9 @@ sweep runs at a time, even with two beat processes.  Each sweep:
    the ones that are due: RESTART = a remote-control command that replaces the live worker's
    pool processes,
    RESPAWN = a command to the agent's host, ALERT = an audit event and a log line;
-5. saves the policy's memory (it runs in a different process next time).
+5. keeps GA runs moving (:func:`hms_celery.genetic.runs.resume_stalled`) and starts a run
+   for a family whose proofs keep failing (:func:`hms_celery.genetic.runs.check_triggers`);
+6. saves the policy's memory (it runs in a different process next time).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from hms_celery.agents import registry
 from hms_celery.agents.host import new_agent_id, send_host_command
 from hms_celery.app import app
+from hms_celery.errors import InfrastructureError
 from hms_celery.healing import breakers
 from hms_celery.healing.health import last_round
 from hms_celery.healing.heartbeats import HeartbeatStore, redis_client
@@ -55,6 +58,14 @@ SWEEP_TASK = "hms.supervisor.sweep"
 LOCK_KEY = "hms:supervisor:lock"
 POLICY_KEY = "policy"
 ACTOR = "supervisor"
+PROVE_TASK = "hms.prove"
+#: The Celery task that re-runs a stored task of each kind (``tasks.kind``).
+TASK_OF_KIND = {
+    "proof": PROVE_TASK,
+    "fitness": PROVE_TASK,
+    "ga.generation": "hms.ga.generation",
+    "ga.score": "hms.ga.score",
+}
 HEARTBEAT_PERSIST_S = 10.0  # the live beats are in Redis; the store keeps a coarse copy
 
 
@@ -87,6 +98,7 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
     seen: dict[str, datetime] = {}
 
     recent = max(settings.restart_window, 600.0)
+    working = registry.in_flight_counts()
     for agent in registry.list_agents(include_ended=False, failed_within_s=recent):
         summary["agents"] += 1
         beat = beats.get(agent["id"])
@@ -100,7 +112,7 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
                 continue
             if not have_heartbeats:
                 continue  # no evidence either way: a dead monitor must not kill every agent
-            obs = _observe(agent, beat, round_at, now)
+            obs = _observe(agent, beat, round_at, now, working.get(agent["id"], 0))
             new_state, why = classify(
                 obs,
                 heartbeat_timeout_s=settings.heartbeat_timeout,
@@ -115,6 +127,7 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
             _recover(agent, state, memory, now, summary)
 
     _breakers(client, memory, now, summary)
+    _genetic(summary)
     registry.record_heartbeats(seen)
     _save_memory(memory)
     summary["duration_ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -123,7 +136,11 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
 
 # ----------------------------------------------------------------------------- steps
 def _observe(
-    agent: dict[str, Any], beat: dict[str, Any] | None, round_at: float | None, now: float
+    agent: dict[str, Any],
+    beat: dict[str, Any] | None,
+    round_at: float | None,
+    now: float,
+    tracked_tasks: int | None = None,
 ) -> AgentObservation:
     report = agent.get("last_report") or {}
     report_at = _epoch(agent.get("last_report_at"))
@@ -142,6 +159,7 @@ def _observe(
         lineage=agent.get("lineage") or agent["id"],
         started_age_s=(now - started) if started else None,
         capacity=(agent.get("config") or {}).get("concurrency"),
+        tracked_tasks=tracked_tasks,
     )
 
 
@@ -161,18 +179,33 @@ def _requeue(agent: dict[str, Any], summary: dict[str, Any]) -> None:
         repository.abandon_attempt(
             item["task_id"], item["attempt"], f"agent {agent['id']} failed: {agent['state_reason']}"
         )
-        timeout = (item["payload"] or {}).get("timeout") or settings.prover_timeout
+        name = TASK_OF_KIND.get(item["kind"], PROVE_TASK)
+        options: dict[str, Any] = {}
+        if name == PROVE_TASK:
+            timeout = (item["payload"] or {}).get("timeout") or settings.prover_timeout
+            options = {
+                "ignore_result": item["kind"] == "proof",
+                "soft_time_limit": timeout + settings.time_limit_margin,
+                "time_limit": timeout + 2 * settings.time_limit_margin,
+            }
         app.send_task(
-            "hms.prove",
-            kwargs=item["payload"],
-            task_id=item["task_id"],
-            queue=item["queue"],
-            ignore_result=True,
-            soft_time_limit=timeout + settings.time_limit_margin,
-            time_limit=timeout + 2 * settings.time_limit_margin,
+            name, kwargs=item["payload"], task_id=item["task_id"], queue=item["queue"], **options
         )
         _audit("task.requeued", item["task_id"], agent=agent["id"], lost_attempt=item["attempt"])
         summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
+
+
+def _genetic(summary: dict[str, Any]) -> None:
+    """Keep GA runs moving and start the runs failing families call for."""
+    from hms_celery.genetic import runs
+
+    for step in (runs.resume_stalled, runs.check_triggers):
+        try:
+            summary["actions"].extend(step())
+        except InfrastructureError:
+            raise
+        except Exception:  # one broken GA step must not stop the health sweep
+            log.exception("supervisor: %s failed", step.__name__)
 
 
 def _recover(

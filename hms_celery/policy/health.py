@@ -64,6 +64,9 @@ class AgentObservation:
     a health check was sent after the last report.  ``lineage`` is the id of the first agent of
     the respawn line (default: ``agent_id``).  ``started_age_s`` is the time since the agent
     registered (``None``: unknown); it gives a starting agent its first heartbeat timeout.
+    ``tracked_tasks`` counts the HMS tasks with an open attempt on the agent (from the store;
+    ``None``: unknown).  Celery's ``active_tasks`` also counts a health check that a stuck pool
+    process accepted, so saturation is judged on ``tracked_tasks`` when it is known.
     """
 
     agent_id: str
@@ -79,6 +82,7 @@ class AgentObservation:
     lineage: str = ""
     started_age_s: float | None = None
     capacity: int | None = None  # pool processes; None: unknown
+    tracked_tasks: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", AgentState(self.state))
@@ -92,6 +96,8 @@ class AgentObservation:
             )
         if self.active_tasks < 0:
             raise ValueError(f"active_tasks must be >= 0, not {self.active_tasks}")
+        if self.tracked_tasks is not None and self.tracked_tasks < 0:
+            raise ValueError(f"tracked_tasks must be >= 0, not {self.tracked_tasks}")
 
 
 STARTUP_GRACE_FACTOR = 3
@@ -120,7 +126,8 @@ def classify(
        ``report_timeout_s`` → DEGRADED ("main process alive, pool not answering health checks:
        wedged").  The main process beats, its pool does not work.  An agent that never reported
        is measured from its registration (``started_age_s``); if both are unknown the rule
-       does not fire (no evidence of how long the check has waited).
+       does not fire (no evidence of how long the check has waited).  Not when every pool
+       process runs a task (``tracked_tasks``, else ``active_tasks``, ≥ ``capacity``): BUSY.
     7. The report says Failed → FAILED ("agent reports Failed").
     8. The report says Degraded → DEGRADED ("agent reports Degraded").
     9. Otherwise BUSY if it has active tasks, else READY ("ready" / "busy: N active task(s)").
@@ -167,8 +174,10 @@ def _classify(
         return AgentState.READY, "first heartbeat"
     waited = obs.report_age_s if obs.report_age_s is not None else obs.started_age_s
     # Every pool process busy with a task (within its time limits, which Celery enforces)
-    # cannot take a health check: that is BUSY, not wedged.
-    saturated = obs.capacity is not None and obs.active_tasks >= obs.capacity
+    # cannot take a health check: that is BUSY, not wedged.  A pool process stopped in the
+    # middle of a health check is counted active by Celery but runs no HMS task: wedged.
+    working = obs.tracked_tasks if obs.tracked_tasks is not None else obs.active_tasks
+    saturated = obs.capacity is not None and working >= obs.capacity
     if (
         obs.health_check_outstanding
         and not saturated

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -39,7 +39,7 @@ class Task(Base):
     queue: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.PENDING, index=True)
     theorem_id: Mapped[str | None] = mapped_column(String(200), index=True)
-    family: Mapped[str | None] = mapped_column(String(100))
+    family: Mapped[str | None] = mapped_column(String(100), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the task's kwargs, for re-publishing
     verdict: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
@@ -169,3 +169,87 @@ class SupervisorState(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GARunStatus:
+    """Values of :attr:`GARun.status`."""
+
+    RUNNING = "RUNNING"  # generations are being evaluated
+    DONE = "DONE"  # every generation scored; ``best_genome`` is the winner
+    FAILED = "FAILED"  # stopped by an error (``error`` says which)
+    CANCELLED = "CANCELLED"  # stopped by a user
+
+    ACTIVE = frozenset({RUNNING})
+
+
+class GARun(Base):
+    """One genetic-algorithm run evolving prover strategies for one theorem family."""
+
+    __tablename__ = "ga_runs"
+    __table_args__ = (
+        # Never two active runs for one family (the supervisor trigger relies on it).
+        Index(
+            "ux_ga_runs_active_family",
+            "family",
+            unique=True,
+            sqlite_where=text("status = 'RUNNING'"),
+            postgresql_where=text("status = 'RUNNING'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))  # client | cli | supervisor
+    training: Mapped[list[Any]] = mapped_column(JSON)  # instances: {"id", "request", "expected"}
+    population_size: Mapped[int] = mapped_column(Integer)
+    generations: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    rlimit: Mapped[int] = mapped_column(Integer)
+    timeout: Mapped[float] = mapped_column(Float)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # operators, promotion
+    current_generation: Mapped[int] = mapped_column(Integer, default=0)
+    best_genome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    best_fitness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    baselines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # name → fitness
+    promotion: Mapped[str] = mapped_column(String(16), default="none")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GAGeneration(Base):
+    """One generation of a run: its population, then (once scored) its fitness figures."""
+
+    __tablename__ = "ga_generations"
+    __table_args__ = (Index("ux_ga_generations_run_number", "run_id", "number", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("ga_runs.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # EVALUATING | SCORED
+    population: Mapped[list[Any]] = mapped_column(JSON)  # genomes (strategy JSON)
+    fitness: Mapped[list[Any] | None] = mapped_column(JSON)  # aligned with population
+    best: Mapped[float | None] = mapped_column(Float)
+    mean: Mapped[float | None] = mapped_column(Float)
+    worst: Mapped[float | None] = mapped_column(Float)
+    diversity: Mapped[float | None] = mapped_column(Float)
+    evaluations: Mapped[int] = mapped_column(Integer, default=0)  # proof tasks fanned out
+    wall_s: Mapped[float | None] = mapped_column(Float)  # summed evaluation wall time
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FamilyStrategy(Base):
+    """The strategy proof tasks of one theorem family use when they name none."""
+
+    __tablename__ = "family_strategies"
+
+    family: Mapped[str] = mapped_column(String(100), primary_key=True)
+    strategy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    fitness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    promoted_by: Mapped[str] = mapped_column(String(200))
+    promoted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

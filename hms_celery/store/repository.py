@@ -28,6 +28,7 @@ class AttemptStart(NamedTuple):
 
     number: int
     task_final: bool
+    family: str | None = None
 
 
 def skip_attempt(task_id: str, number: int) -> None:
@@ -108,7 +109,7 @@ def begin_attempt(
     with connection_scope() as conn:
         # Updating the task row first also locks it (PostgreSQL), so concurrent attempts of
         # one task get distinct numbers.
-        status = conn.execute(
+        found = conn.execute(
             update(_TASKS)
             .where(_TASKS.c.id == task_id)
             .values(
@@ -118,8 +119,9 @@ def begin_attempt(
                 ),
                 updated_at=now,
             )
-            .returning(_TASKS.c.status)
-        ).scalar_one_or_none()
+            .returning(_TASKS.c.status, _TASKS.c.family)
+        ).first()
+        status, family = (found.status, found.family) if found else (None, None)
         if status is None:
             conn.execute(
                 insert(_TASKS).values(
@@ -143,7 +145,7 @@ def begin_attempt(
             .values(task_id=task_id, number=next_number, agent=agent, pid=pid, started_at=now)
             .returning(_ATTEMPTS.c.number)
         ).scalar_one()
-        return AttemptStart(number, status in TaskStatus.FINAL)
+        return AttemptStart(number, status in TaskStatus.FINAL, family)
 
 
 def abandon_attempt(task_id: str, number: int, reason: str) -> None:
@@ -225,6 +227,30 @@ def commit_result(
                 verdict=outcome.verdict.value,
             )
         return won
+
+
+def complete_task(task_id: str, *, attempt_number: int, outcome: str = "DONE") -> None:
+    """A task that commits no proof result (a GA step) ended well: close the attempt and
+    mark the task DONE (unless already final)."""
+    now = utcnow()
+    with connection_scope() as conn:
+        _close_attempt(conn, task_id, attempt_number, outcome)
+        conn.execute(
+            update(_TASKS)
+            .where(_TASKS.c.id == task_id, _TASKS.c.status.not_in(TaskStatus.FINAL))
+            .values(status=TaskStatus.DONE, finished_at=now, updated_at=now)
+        )
+
+
+def release_attempt(task_id: str, *, attempt_number: int, why: str) -> None:
+    """Close an attempt that will be retried later (the task stays pending)."""
+    with connection_scope() as conn:
+        _close_attempt(conn, task_id, attempt_number, "RETRY", why)
+        conn.execute(
+            update(_TASKS)
+            .where(_TASKS.c.id == task_id, _TASKS.c.status.not_in(TaskStatus.FINAL))
+            .values(status=TaskStatus.PENDING, updated_at=utcnow())
+        )
 
 
 def fail_attempt(task_id: str, *, attempt_number: int, agent: str, error: str) -> None:

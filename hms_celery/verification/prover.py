@@ -126,10 +126,14 @@ def _thread_context() -> z3.Context:
 
 
 @contextmanager
-def _watched_context(timeout_s: float) -> Iterator[z3.Context]:
+def _watched_context(timeout_s: float, *, fresh: bool = False) -> Iterator[z3.Context]:
     """This thread's Z3 context, interrupted by a watchdog if Z3 overruns ``timeout_s`` (plus
-    a grace period: Z3's own timeout should fire first); an interrupted context is dropped."""
-    ctx = _thread_context()
+    a grace period: Z3's own timeout should fire first); an interrupted context is dropped.
+
+    ``fresh``: a new context for this call only.  Z3's search depends on the terms a context
+    already holds (their ids order its heuristics), so only a fresh context makes a run under
+    a deterministic ``rlimit`` budget give the same answer every time."""
+    ctx = z3.Context() if fresh else _thread_context()
     fired = threading.Event()
 
     def _interrupt() -> None:
@@ -143,7 +147,7 @@ def _watched_context(timeout_s: float) -> Iterator[z3.Context]:
         yield ctx
     finally:
         watchdog.cancel()
-        if fired.is_set():  # an interrupted context is not reused
+        if fired.is_set() and not fresh:  # an interrupted context is not reused
             _contexts.ctx = None
 
 
@@ -167,7 +171,7 @@ def _prove_z3(
     checks: list[dict[str, Any]] = []
     stats: dict[str, Any] = {"size_parameters": sizes, "max_size": max_size, "checks": checks}
     try:
-        with _watched_context(timeout_s) as ctx:
+        with _watched_context(timeout_s, fresh=rlimit is not None) as ctx:
             return _enumerate(statement, strat, ctx, sizes, deadline, rlimit, max_size, stats)
     finally:
         total = sum(c.get("rlimit") or 0 for c in checks)
@@ -302,12 +306,14 @@ def _solve(
     if rlimit:
         solver.set("rlimit", int(rlimit))
     solver.add(*assertions)
+    before = _rlimit_count(solver) or 0  # the context's counter is cumulative
     try:
         result = solver.check()
         reason = solver.reason_unknown() if result == z3.unknown else ""
     except z3.Z3Exception as exc:
         result, reason = z3.unknown, f"Z3 exception: {exc}"
-    used = _rlimit_count(solver)
+    after = _rlimit_count(solver)
+    used = None if after is None else after - before
     seconds = time.monotonic() - t0
     if result == z3.unsat:
         if not strat.sound_for_unsat:

@@ -90,7 +90,7 @@ def _decide(
     if rlimit is not None and rlimit < 0:
         return ProofOutcome(Verdict.ERROR, reason=f"rlimit must be ≥ 0, got {rlimit}")
     deadline = start + timeout_s
-    with prover._watched_context(timeout_s) as ctx:
+    with prover._watched_context(timeout_s, fresh=rlimit is not None) as ctx:
         try:
             original = parse_smtlib(text, ctx)
         except SmtlibError as exc:

@@ -9,7 +9,8 @@ A :class:`Strategy` says how the Z3 backend decides one ground problem:
 * ``pipeline`` — an ordered list of Z3 tactics with parameters (``simplify``, ``solve-eqs`` …);
 * ``decider`` — the deciding tactic (``smt``, ``qfnra-nlsat``, ``nlsat`` …);
 * ``schedule`` — an optional time-sliced fallback: sub-strategies each with a slice, compiled
-  to ``OrElse(TryFor(s₁, t₁), TryFor(s₂, t₂), …, decider)`` as Z3's own QF_NRA strategy does;
+  to ``OrElse(TryFor(s₁, t₁), TryFor(s₂, t₂), …, decider)`` as Z3's own QF_NRA strategy does
+  (a slice may instead be bounded by its decider's ``max_conflicts``: deterministic);
 * ``params`` — solver parameters (``rlimit``, ``random_seed``, ``smt.…`` options).
 
 A strategy with no pipeline, no decider and no schedule is Z3's plain ``Solver()``.
@@ -162,19 +163,25 @@ class TacticStep:
 
 @dataclass(frozen=True)
 class Slice:
-    """A sub-strategy tried for at most ``timeout_ms`` in a fallback schedule."""
+    """A sub-strategy tried first in a fallback schedule, then abandoned for the next one.
+
+    ``timeout_ms`` bounds it by wall time (``TryFor``, as Z3's own QF_NRA strategy does).
+    ``None`` leaves the bound to the sub-strategy's own deterministic limits (its decider's
+    ``max_conflicts``): a slice then gives up after the same work on every machine, which
+    is what the genetic algorithm needs to score strategies reproducibly.
+    """
 
     strategy: Strategy
-    timeout_ms: int
+    timeout_ms: int | None = None
 
     def __post_init__(self) -> None:
-        if (
+        if self.timeout_ms is not None and (
             not isinstance(self.timeout_ms, int)
             or isinstance(self.timeout_ms, bool)
             or self.timeout_ms <= 0
         ):
             raise ValueError(
-                f"schedule slice timeout_ms must be a positive int: {self.timeout_ms!r}"
+                f"schedule slice timeout_ms must be a positive int or null: {self.timeout_ms!r}"
             )
         if self.strategy.preprocess or self.strategy.params:
             raise ValueError("a schedule slice may not have its own preprocess steps or params")
@@ -186,11 +193,19 @@ class Slice:
 
     @classmethod
     def from_json(cls, data: Any, depth: int = 0) -> Slice:
-        if not isinstance(data, dict) or set(data) != {"timeout_ms", "strategy"}:
+        if (
+            not isinstance(data, dict)
+            or "strategy" not in data
+            or not set(data)
+            <= {
+                "timeout_ms",
+                "strategy",
+            }
+        ):
             raise ValueError(
-                f"a schedule slice is {{'timeout_ms': int, 'strategy': {{...}}}}: {data!r}"
+                f"a schedule slice is {{'timeout_ms': int | null, 'strategy': {{...}}}}: {data!r}"
             )
-        return cls(Strategy.from_json(data["strategy"], _depth=depth + 1), data["timeout_ms"])
+        return cls(Strategy.from_json(data["strategy"], _depth=depth + 1), data.get("timeout_ms"))
 
 
 @dataclass(frozen=True)
@@ -252,7 +267,7 @@ class Strategy:
             assert sub is not None
             # A slice that gives up without failing must still hand over to the next one.
             sub = z3.Then(sub, z3.Tactic("fail-if-undecided", ctx=ctx), ctx=ctx)
-            options.append(z3.TryFor(sub, sl.timeout_ms, ctx=ctx))
+            options.append(sub if sl.timeout_ms is None else z3.TryFor(sub, sl.timeout_ms, ctx=ctx))
         if self.decider:
             options.append(self.decider.build(ctx))
         core = options[0] if len(options) == 1 else z3.OrElse(*options, ctx=ctx)
@@ -313,13 +328,22 @@ class Strategy:
         if self.schedule:
             parts.append(
                 "OrElse("
-                + ", ".join(f"{sl.strategy.describe()}@{sl.timeout_ms}ms" for sl in self.schedule)
+                + ", ".join(f"{sl.strategy.describe()}{_budget(sl)}" for sl in self.schedule)
                 + (f", {self.decider.tactic}" if self.decider else "")
                 + ")"
             )
         elif self.decider:
             parts.append(self.decider.tactic)
         return " > ".join(parts) or "Solver()"
+
+
+def _budget(sl: Slice) -> str:
+    if sl.timeout_ms is not None:
+        return f"@{sl.timeout_ms}ms"
+    conflicts = (
+        dict(sl.strategy.decider.params).get("max_conflicts") if sl.strategy.decider else None
+    )
+    return f"@{conflicts}cf" if conflicts is not None else ""
 
 
 def _check_solver_param(name: str, value: Any) -> None:

@@ -559,6 +559,10 @@ def _numeral(t: z3.ExprRef) -> Fraction | None:
         return Fraction(t.as_long())
     if z3.is_rational_value(t):
         return Fraction(t.numerator_as_long(), t.denominator_as_long())
+    # SMT-LIB writes negative constants as ``(- 100.0)``: a unary minus of a numeral.
+    if z3.is_app_of(t, z3.Z3_OP_UMINUS):
+        inner = _numeral(t.arg(0))
+        return None if inner is None else -inner
     return None
 
 

@@ -37,7 +37,7 @@ from hms_celery.errors import InputError
 from tests.conftest import REPO, WorkerProcess
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "hms_echo_skill"
-BUILTINS = {"prove.z3", "health", "supervisor"}
+BUILTINS = {"prove.z3", "health", "supervisor", "ga"}
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path: Path) -
             )
 
         agents = json.loads(hms("agents", "--json").stdout)
-        assert {tuple(a["skills"]) for a in agents} == {("prove.z3",), ("supervisor",)}
+        assert {tuple(sorted(a["skills"])) for a in agents} == {("prove.z3",), ("ga", "supervisor")}
         assert all(a["state"] in ("READY", "BUSY") for a in agents)
         spawned = hms("agents", "spawn", "--skill", "prove.z3", "-c", "1")
         assert spawned.returncode == 0, spawned.stderr
@@ -93,6 +93,13 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         assert {a["id"] for a in health["agents"]} >= {a["id"] for a in agents}
         unknown = hms("agents", "spawn", "--skill", "no-such-skill")
         assert unknown.returncode == 2 and "no-such-skill" in unknown.stderr
+        # The embedded pool runs GA generations too (the supervisor agent takes queue ga).
+        evolved = hms(
+            "ga", "run", "--family", "drp-baseline", "--population", "4", "--generations", "2",
+            "--rlimit", "100000", "--timeout", "2",
+        )  # fmt: skip
+        assert evolved.returncode == 0, evolved.stderr
+        assert "generation 1 scored (2/2)" in evolved.stdout, evolved.stdout
     finally:
         up.send_signal(signal.SIGTERM)
         code = up.wait(60)

@@ -14,9 +14,9 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -29,10 +29,10 @@ from hms_celery.store import repository
 from hms_celery.store.db import dispose_engines, session_scope
 from hms_celery.store.models import Task, TaskStatus
 from tests.conftest import PG_ADMIN_URL, WorkerProcess, configure_process
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-T = TypeVar("T")
 
 # ~5 s of real Z3 work (201 sizes): keeps a concurrency-1 worker busy while we break things.
 SLOW = "∀ (n : ℕ) (x : Fin n → ℝ), (∀ i, 0 ≤ x i) → 0 ≤ ∑ i, x i"
@@ -42,16 +42,6 @@ QUICK = [
     ("cube", "x * x * x > x", ["x > 0"], {"x": "ℝ"}, "REFUTED"),
 ]
 QUEUE = "prove.z3"
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(interval)
 
 
 def submit_quick(i: int) -> tuple[str, str]:

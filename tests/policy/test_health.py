@@ -183,6 +183,32 @@ CASES = [
         "busy: 2 active task(s)",
     ),
     (
+        "the only slot stuck in a health check is wedged, not busy",
+        obs(
+            S.BUSY,
+            active_tasks=1,
+            tracked_tasks=0,
+            capacity=1,
+            health_check_outstanding=True,
+            report_age_s=45.0,
+        ),
+        S.DEGRADED,
+        WEDGED,
+    ),
+    (
+        "every slot running tracked work: busy",
+        obs(
+            S.BUSY,
+            active_tasks=1,
+            tracked_tasks=1,
+            capacity=1,
+            health_check_outstanding=True,
+            report_age_s=45.0,
+        ),
+        S.BUSY,
+        "busy: 1 active task(s)",
+    ),
+    (
         "wedged beats failed report",
         obs(health_check_outstanding=True, report_age_s=31.0, report_status="Failed"),
         S.DEGRADED,
@@ -312,5 +338,7 @@ def test_observation_defaults_and_validation() -> None:
         AgentObservation("a", S.READY, report_status="healthy")
     with pytest.raises(ValueError, match="active_tasks"):
         AgentObservation("a", S.READY, active_tasks=-1)
+    with pytest.raises(ValueError, match="tracked_tasks"):
+        AgentObservation("a", S.READY, tracked_tasks=-1)
     with pytest.raises(ValueError):
         AgentObservation("a", "ASLEEP")  # type: ignore[arg-type]

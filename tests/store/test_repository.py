@@ -14,18 +14,6 @@ from hms_celery.store.migrate import current_revision, head_revision, upgrade
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    upgrade(url)
-    monkeypatch.setenv("HMS_DATABASE_URL", url)
-    from hms_celery.settings import reset_settings
-
-    reset_settings()
-    yield url
-    reset_settings()
-
-
 def _submit(payload: dict | None = None) -> str:
     task_id = str(uuid.uuid4())
     repository.record_submission(
@@ -92,7 +80,8 @@ def test_failed_attempt_marks_task_failed_but_not_a_done_one(store_url: str) -> 
     repository.fail_attempt(done, attempt_number=n, agent="a@h", error="late crash")
     assert repository.task_status(done)["state"] == "DONE"
     again = repository.begin_attempt(done, agent="b@h", pid=2, payload={}, queue="q")
-    assert again == (2, True)  # a redelivered copy learns the task is final
+    assert again[:2] == (2, True)  # a redelivered copy learns the task is final
+    assert again.family == "t"  # the proof task picks its family strategy by it
 
 
 def test_task_published_without_client_gets_a_row(store_url: str) -> None:
@@ -100,7 +89,7 @@ def test_task_published_without_client_gets_a_row(store_url: str) -> None:
     start = repository.begin_attempt(
         task_id, agent="a@h", pid=1, payload={"statement": "x"}, queue="prove.z3"
     )
-    assert start == (1, False)
+    assert start[:2] == (1, False)
     assert repository.task_status(task_id)["payload"] == {"statement": "x"}
 
 
@@ -113,3 +102,23 @@ def test_unreachable_database_names_the_url() -> None:
     with pytest.raises(InfrastructureError) as info:
         check_database(url)
     assert "127.0.0.1:1" in info.value.url
+
+
+def test_in_flight_counts_only_open_attempts_of_unfinished_tasks(store_url: str) -> None:
+    from hms_celery.agents import registry
+
+    agent = f"counts-{uuid.uuid4().hex[:8]}@h"
+    running = _submit()
+    repository.begin_attempt(running, agent=agent, pid=1, payload={}, queue="q")
+    done = _submit()
+    n = repository.begin_attempt(done, agent=agent, pid=1, payload={}, queue="q").number
+    repository.commit_result(
+        done, attempt_number=n, agent=agent, theorem_id=None, outcome=ProofOutcome(Verdict.PROVED)
+    )
+    retried = _submit()
+    n = repository.begin_attempt(retried, agent=agent, pid=1, payload={}, queue="q").number
+    repository.release_attempt(retried, attempt_number=n, why="later")
+
+    assert registry.in_flight_counts().get(agent) == 1
+    assert [item["task_id"] for item in registry.in_flight(agent)] == [running]
+    assert f"idle-{agent}" not in registry.in_flight_counts()

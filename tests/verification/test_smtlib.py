@@ -93,6 +93,27 @@ def test_division_by_a_possible_zero_skips_product_bounds_and_stays_exact() -> N
     assert 1 < x < 5 and x * z > 3
 
 
+def test_product_bounds_reads_smtlib_negative_constants() -> None:
+    # SMT-LIB spells -100 as (- 100.0); the bound -100 ≤ aᵢ must still reach the lemmas
+    # (without it the linearised weighted sum below is undecided within the budget).
+    n = 12
+    decls = "".join(f"(declare-fun {v}{i} () Real)" for v in "wad" for i in range(n))
+    hyps = "".join(
+        f"(assert (and (< 0.0 w{i}) (<= w{i} 1.0) (<= (- 100.0) a{i}) (<= a{i} 100.0)"
+        f" (<= 0.0 d{i}) (<= d{i} 1.0)))"
+        for i in range(n)
+    )
+    total = " ".join(f"w{i}" for i in range(n))
+    war = " ".join(f"(* w{i} a{i} d{i})" for i in range(n))
+    text = (
+        f"{decls}{hyps}(assert (= (+ {total}) 1.0))"
+        f"(assert (not (and (<= (- 100.0) (+ {war})) (<= (+ {war}) 100.0))))(check-sat)"
+    )
+    out = decide_smtlib(text, strategy="linearise-smt", timeout_s=30, rlimit=1_000_000)
+    assert out.verdict is Verdict.PROVED, out.reason
+    assert out.stats["preprocess"] == ["product-bounds"]
+
+
 def test_irrational_model_is_unknown() -> None:
     out = decide_smtlib("(declare-const x Real) (assert (= (* x x) 2))")
     assert out.verdict is Verdict.UNKNOWN
