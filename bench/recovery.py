@@ -100,8 +100,7 @@ class HmsStack:
     def __init__(self, data_dir: Path, report_timeout: float) -> None:
         self.db_name = f"hms_recovery_{os.getpid()}"
         self.data_dir = data_dir
-        self.beat: subprocess.Popen[bytes] | None = None
-        self.host: Any = None
+        self.local: Any = None  # the LocalStack, once started
         self.provers: list[str] = []
         database = create_database(self.db_name)
         self.env = {
@@ -120,7 +119,7 @@ class HmsStack:
         os.environ.update(self.env)
 
     def start(self) -> None:
-        from hms_celery.agents.host import AgentHost
+        from hms_celery.agents.local import LocalStack
         from hms_celery.app import reconfigure
         from hms_celery.healing.heartbeats import redis_client
         from hms_celery.store.migrate import upgrade
@@ -128,53 +127,28 @@ class HmsStack:
         reconfigure()
         upgrade(self.env["HMS_DATABASE_URL"])
         redis_client().flushdb()
-        self.host = AgentHost(env=self.env)
-        self.host.start()
-        self.beat_log = (self.data_dir / "beat.log").open("wb")
-        self.beat = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hms_celery", "beat",
-             "-s", str(self.data_dir / "beat-schedule"), "--pidfile=", "-l", "INFO"],
-            env={**os.environ, **self.env}, cwd=REPO, stdout=self.beat_log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        self.local = LocalStack(self.env, self.data_dir)
         self.spawn(["supervisor"])
         self.provers = [self.spawn(["prove.z3"]), self.spawn(["prove.z3"])]
 
     def spawn(self, skills: list[str]) -> str:
-        from hms_celery import client
-
-        agent_id = self.host.spawn(skills, {"concurrency": 1})
-        client.wait_for_agent(agent_id, timeout=90)
-        return agent_id
+        return self.local.spawn(skills, timeout=90)
 
     def live_provers(self) -> list[str]:
         from hms_celery.agents import registry
 
-        with self.host._lock:
-            children = [
-                c for c in self.host.children.values()
-                if "prove.z3" in c.skills and c.process.poll() is None
-            ]  # fmt: skip
         ready = []
-        for child in children:
-            agent = registry.get_agent(child.agent_id)
+        for agent_id in self.local.host.running("prove.z3"):
+            agent = registry.get_agent(agent_id)
             if agent and agent["state"] in ("READY", "BUSY"):
-                ready.append(child.agent_id)
+                ready.append(agent_id)
         return ready
 
     def close(self) -> None:
         from hms_celery.healing.heartbeats import redis_client
 
-        if self.beat is not None:
-            self.beat.terminate()
-            try:
-                self.beat.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.beat.pid, signal.SIGKILL)
-                self.beat.wait()
-            self.beat_log.close()
-        if self.host is not None:
-            self.host.shutdown(grace=10)
+        if self.local is not None:
+            self.local.close()
         try:
             redis_client().flushdb()
         except Exception as exc:
@@ -207,7 +181,7 @@ def hms_round(stack: HmsStack) -> dict[str, Any]:
     victim = attempt["agent"]
     lineage = registry.get_agent(victim)["lineage"]
     before = {a["id"] for a in registry.list_agents() if a["lineage"] == lineage}
-    os.killpg(stack.host.children[victim].process.pid, signal.SIGKILL)
+    os.killpg(stack.local.pid(victim), signal.SIGKILL)
     killed_at = time.time()
 
     out: dict[str, Any] = {"victim": victim, "requeue": None, "respawn": None, "done": None}

@@ -33,9 +33,7 @@ import json
 import os
 import platform
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -74,8 +72,7 @@ class Stack:
     def __init__(self, data_dir: Path) -> None:
         self.db_name = f"hms_scale_{os.getpid()}"
         self.data_dir = data_dir
-        self.beat: subprocess.Popen[bytes] | None = None
-        self.host: Any = None
+        self.local: Any = None  # the LocalStack, once started
         self.env = {
             "HMS_BROKER_URL": f"{REDIS}/{DB}",
             "HMS_DATABASE_URL": create_database(self.db_name),
@@ -84,8 +81,7 @@ class Stack:
         os.environ.update(self.env)
 
     def start(self) -> None:
-        from hms_celery import client
-        from hms_celery.agents.host import AgentHost
+        from hms_celery.agents.local import LocalStack
         from hms_celery.app import reconfigure
         from hms_celery.healing.heartbeats import redis_client
         from hms_celery.store.migrate import upgrade
@@ -93,39 +89,21 @@ class Stack:
         reconfigure()
         upgrade(self.env["HMS_DATABASE_URL"])
         redis_client().flushdb()
-        self.host = AgentHost(env=self.env)
-        self.host.start()
-        self.beat_log = (self.data_dir / "beat.log").open("wb")
-        self.beat = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hms_celery", "beat",
-             "-s", str(self.data_dir / "beat-schedule"), "--pidfile=", "-l", "INFO"],
-            env={**os.environ, **self.env}, cwd=REPO, stdout=self.beat_log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        self.supervisor = self.host.spawn(["supervisor"], {"concurrency": 1})
-        self.prover = self.host.spawn(["prove.z3"], {"concurrency": 2})
-        for agent_id in (self.supervisor, self.prover):
-            client.wait_for_agent(agent_id, timeout=90)
+        self.local = LocalStack(self.env, self.data_dir)
+        self.supervisor = self.local.spawn(["supervisor"], timeout=90)
+        self.prover = self.local.spawn(["prove.z3"], timeout=90, concurrency=2)
 
     def pid(self, agent_id: str) -> int:
-        return self.host.children[agent_id].process.pid
+        return self.local.pid(agent_id)
 
     def supervisor_log(self) -> Path:
-        return self.host.children[self.supervisor].log_path
+        return self.local.log_path(self.supervisor)
 
     def close(self) -> None:
         from hms_celery.healing.heartbeats import redis_client
 
-        if self.beat is not None:
-            self.beat.terminate()
-            try:
-                self.beat.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.beat.pid, signal.SIGKILL)
-                self.beat.wait()
-            self.beat_log.close()
-        if self.host is not None:
-            self.host.shutdown(grace=10)
+        if self.local is not None:
+            self.local.close()
         try:
             redis_client().flushdb()
         except Exception as exc:
@@ -183,9 +161,11 @@ class Reporter(threading.Thread):
         self.sims = sims
         self.stop_event = stop
         self.rounds = 0
+        self.failures = 0
+        self.error: BaseException | None = None
 
     def run(self) -> None:
-        from sqlalchemy import update
+        from sqlalchemy import select, update
 
         from hms_celery.healing.health import LAST_ROUND_KEY
         from hms_celery.healing.heartbeats import redis_client
@@ -199,14 +179,27 @@ class Reporter(threading.Thread):
             current = rc.get(LAST_ROUND_KEY)
             if current == last:
                 continue
-            last = current
             report = {"status": "Healthy", "problems": [], "backends": {"z3": True}}
-            with connection_scope() as conn:
-                conn.execute(
-                    update(agents)
-                    .where(agents.c.id.in_(self.sims))
-                    .values(last_report=report, last_report_at=utcnow())
-                )
+            try:
+                with connection_scope() as conn:
+                    # Lock the rows in id order, as the sweep's heartbeat batch does: two
+                    # batch writers locking in different orders deadlock.
+                    conn.execute(
+                        select(agents.c.id)
+                        .where(agents.c.id.in_(self.sims))
+                        .order_by(agents.c.id)
+                        .with_for_update()
+                    ).all()
+                    conn.execute(
+                        update(agents)
+                        .where(agents.c.id.in_(self.sims))
+                        .values(last_report=report, last_report_at=utcnow())
+                    )
+            except Exception as exc:  # counted and retried at the next poll
+                self.failures += 1
+                self.error = exc
+                continue
+            last = current
             self.rounds += 1
 
 
@@ -262,8 +255,14 @@ def latency_phase(n: int, duration: float) -> list[float]:
 
 def direct_sweeps(n: int) -> tuple[list[float], list[dict[str, Any]]]:
     """Time ``n`` sweeps called directly, each under the sweep lock (as the task takes it)."""
+    from hms_celery.app import app
     from hms_celery.healing.heartbeats import redis_client
     from hms_celery.healing.supervisor import LOCK_KEY, sweep
+
+    # A worker imports every task module when it starts; a sweep imports the GA modules
+    # lazily, so the first direct call would time that import (~0.1 s) otherwise.
+    app.loader.import_default_modules()
+    import hms_celery.genetic.runs  # noqa: F401
 
     rc = redis_client()
     times, summaries = [], []
@@ -400,6 +399,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["beat_age_max"] = max(sampler.ages, default=float("nan"))
         out["late_beats"] = sum(b.late for b in beaters)
         out["report_rounds"] = reporter.rounds
+        out["report_failures"] = reporter.failures
+        out["report_error"] = repr(reporter.error) if reporter.error else None
         with stack.supervisor_log().open("rb") as f:
             f.seek(log_mark)
             tail = data_dir / "supervisor-load.log"
@@ -461,7 +462,8 @@ def main() -> None:
     print(f"\nRegistering {args.agents} agents took {r['register_s']:.1f} s; state of the "
           f"simulated agents at the end of the load: {r['sim_states']} (transitions in the "
           f"direct sweeps: {r['sweep_transitions']}); beats sent > 0.5 s late: "
-          f"{r['late_beats']}; health-report rounds answered: {r['report_rounds']}; after "
+          f"{r['late_beats']}; health-report rounds answered: {r['report_rounds']} (failed "
+          f"writes, retried: {r['report_failures']}, last error: {r['report_error']}); after "
           f"clean-up: {r.get('sim_states_after')}.")  # fmt: skip
 
 

@@ -284,6 +284,15 @@ class AgentHost:
                 except Exception as exc:
                     log.warning("host heartbeat failed: %s", exc)
 
+    def running(self, skill: str | None = None) -> list[str]:
+        """Agents whose worker process is running (only those with ``skill``, if given)."""
+        with self._lock:
+            return [
+                c.agent_id
+                for c in self.children.values()
+                if c.process.poll() is None and (skill is None or skill in c.skills)
+            ]
+
     def exited(self) -> list[WorkerChild]:
         """Children that ended, removed from the table."""
         with self._lock:

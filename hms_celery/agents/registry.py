@@ -140,7 +140,8 @@ def record_heartbeats(seen: dict[str, datetime]) -> None:
             update(_AGENTS)
             .where(_AGENTS.c.id == bindparam("agent_id"))
             .values(last_heartbeat_at=bindparam("seen_at")),
-            [{"agent_id": agent_id, "seen_at": at} for agent_id, at in seen.items()],
+            # In id order: another batch writer that also locks in id order cannot deadlock.
+            [{"agent_id": agent_id, "seen_at": seen[agent_id]} for agent_id in sorted(seen)],
         )
 
 

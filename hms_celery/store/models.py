@@ -59,7 +59,16 @@ class Attempt(Base):
     """One execution of a task by one agent (a redelivery or requeue is a new attempt)."""
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_task_number", "task_id", "number", unique=True),)
+    __table_args__ = (
+        Index("ix_attempts_task_number", "task_id", "number", unique=True),
+        # The supervisor counts open attempts per agent on every sweep (migration 0004).
+        Index(
+            "ix_attempts_open_agent",
+            "agent",
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))

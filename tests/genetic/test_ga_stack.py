@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 
 from hms_celery import client
+from hms_celery.agents.local import LocalStack
 from hms_celery.genetic import families
 from hms_celery.store import ga as ga_store
 from hms_celery.store import repository
 from tests.conftest import configure_process
-from tests.support import FAST_SETTINGS, Stack, wait_until
+from tests.support import FAST_SETTINGS, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
-def _stack(stack_env: dict[str, str], tmp_path: Path, **settings: str) -> Stack:
+def _stack(stack_env: dict[str, str], tmp_path: Path, **settings: str) -> LocalStack:
     # A broker database of its own: the session's `worker` fixture must not take these tasks.
     broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/9"
     env = {**stack_env, **FAST_SETTINGS, "HMS_BROKER_URL": broker, **settings}
@@ -30,13 +31,13 @@ def _stack(stack_env: dict[str, str], tmp_path: Path, **settings: str) -> Stack:
     from hms_celery.healing.heartbeats import redis_client
 
     redis_client().flushdb()
-    stack = Stack(env, tmp_path)
-    stack.supervisor = stack.spawn(["supervisor"])
+    stack = LocalStack(env, tmp_path)
+    stack.spawn(["supervisor"])
     return stack
 
 
 @pytest.fixture
-def kill_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+def kill_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalStack]:
     stack = _stack(stack_env, tmp_path, HMS_GA_TRIGGER_FAILURES="0", HMS_GA_STALL_AFTER="2")
     try:
         yield stack
@@ -66,7 +67,9 @@ def _open_fitness_attempt(run_id: str, agent: str) -> str | None:
         ).scalar()
 
 
-def test_killing_the_generation_worker_loses_and_double_counts_nothing(kill_stack: Stack) -> None:
+def test_killing_the_generation_worker_loses_and_double_counts_nothing(
+    kill_stack: LocalStack,
+) -> None:
     # One agent runs the GA steps and the evaluations; non-linearising genomes on n = 8 take
     # seconds each, so it is killed with an evaluation in flight.
     victim = kill_stack.spawn(["ga", "prove.z3"])
@@ -101,7 +104,7 @@ def test_killing_the_generation_worker_loses_and_double_counts_nothing(kill_stac
 
 
 @pytest.fixture
-def trigger_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+def trigger_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalStack]:
     stack = _stack(
         stack_env,
         tmp_path,
@@ -124,7 +127,7 @@ def trigger_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         configure_process(stack_env)
 
 
-def test_failing_family_triggers_a_run_whose_winner_is_used(trigger_stack: Stack) -> None:
+def test_failing_family_triggers_a_run_whose_winner_is_used(trigger_stack: LocalStack) -> None:
     trigger_stack.spawn(["ga"])
     trigger_stack.spawn(["prove.z3"])
     family = f"wab{uuid.uuid4().hex[:6]}"

@@ -15,9 +15,10 @@ import pytest
 
 from hms_celery import client
 from hms_celery.agents import registry
+from hms_celery.agents.local import LocalStack
 from hms_celery.store import repository
 from tests.conftest import configure_process
-from tests.support import FAST_SETTINGS, Stack, wait_until
+from tests.support import FAST_SETTINGS, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -26,7 +27,7 @@ SLOW = "∀ (n : ℕ) (x : Fin n → ℝ), (∀ i, 0 ≤ x i) → 0 ≤ ∑ i, x
 
 
 @pytest.fixture
-def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalStack]:
     # A broker database of its own: the session's `worker` fixture must not take these tasks.
     broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
     env = {**stack_env, **FAST_SETTINGS, "HMS_BROKER_URL": broker}
@@ -34,9 +35,9 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     from hms_celery.healing.heartbeats import redis_client
 
     redis_client().flushdb()
-    s = Stack(env, tmp_path)
+    s = LocalStack(env, tmp_path)
     try:
-        s.supervisor = s.spawn(["supervisor"])
+        s.spawn(["supervisor"])
         yield s
     finally:
         s.close()
@@ -53,7 +54,7 @@ def running_attempt(task_id: str):  # type: ignore[no-untyped-def]
     return open_attempts[-1] if open_attempts else None
 
 
-def test_sigkill_mid_proof_reruns_once_elsewhere_and_respawns(stack: Stack) -> None:
+def test_sigkill_mid_proof_reruns_once_elsewhere_and_respawns(stack: LocalStack) -> None:
     first = stack.spawn(["prove.z3"])
     second = stack.spawn(["prove.z3"])
     task_id = client.submit_proof_task("slow", SLOW, max_size=200, timeout=120)
@@ -84,9 +85,11 @@ def test_sigkill_mid_proof_reruns_once_elsewhere_and_respawns(stack: Stack) -> N
     assert {"recovery.respawn"} <= actions, actions
     assert any(e["action"] == "task.requeued" for e in repository.audit_events(subject=task_id))
     assert replacement[0]["skills"] == ["prove.z3"]
+    survivor = second if victim == first else first
+    assert sorted(stack.host.running("prove.z3")) == sorted([survivor, replacement[0]["id"]])
 
 
-def test_sigstop_hung_agent_is_detected_and_replaced(stack: Stack) -> None:
+def test_sigstop_hung_agent_is_detected_and_replaced(stack: LocalStack) -> None:
     victim = stack.spawn(["prove.z3"])
     os.killpg(stack.pid(victim), signal.SIGSTOP)
     try:
@@ -108,7 +111,7 @@ def test_sigstop_hung_agent_is_detected_and_replaced(stack: Stack) -> None:
             os.killpg(child.process.pid, signal.SIGKILL)
 
 
-def test_killing_a_pool_child_loses_nothing(stack: Stack) -> None:
+def test_killing_a_pool_child_loses_nothing(stack: LocalStack) -> None:
     agent = stack.spawn(["prove.z3"])
     task_id = client.submit_proof_task("slow", SLOW, max_size=200, timeout=120)
     attempt = wait_until(lambda: running_attempt(task_id), 30, "the proof to start")
@@ -121,7 +124,7 @@ def test_killing_a_pool_child_loses_nothing(stack: Stack) -> None:
     assert stack.host.children[agent].process.poll() is None
 
 
-def test_crash_looping_agent_hits_the_restart_limit_and_alerts(stack: Stack) -> None:
+def test_crash_looping_agent_hits_the_restart_limit_and_alerts(stack: LocalStack) -> None:
     # A wrong setting makes every start of this agent fail; the policy must give up.
     agent = stack.host.spawn(["prove.z3"], {"env": {"HMS_PROVER_TIMEOUT": "-1"}})
     wait_until(
@@ -140,7 +143,7 @@ def test_crash_looping_agent_hits_the_restart_limit_and_alerts(stack: Stack) -> 
     assert all(a["state"] == "FAILED" for a in members)
 
 
-def test_wedged_pool_is_degraded_then_restarted(stack: Stack) -> None:
+def test_wedged_pool_is_degraded_then_restarted(stack: LocalStack) -> None:
     from hms_celery.app import app
 
     agent = stack.spawn(["prove.z3"])

@@ -34,6 +34,16 @@ def test_migrations_reach_head_and_create_tables(store_url: str) -> None:
     assert upgrade(store_url) == head_revision()  # idempotent
 
 
+def test_migrations_build_exactly_the_models_schema(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from hms_celery.store.models import Base
+
+    with get_engine(store_url).connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
 def test_first_completion_wins_and_duplicates_change_nothing(store_url: str) -> None:
     task_id = _submit()
     first = repository.begin_attempt(
