@@ -32,7 +32,11 @@ def _stack(stack_env: dict[str, str], tmp_path: Path, **settings: str) -> LocalS
 
     redis_client().flushdb()
     stack = LocalStack(env, tmp_path)
-    stack.spawn(["supervisor"])
+    try:
+        stack.spawn(["supervisor"])
+    except BaseException:
+        stack.close()
+        raise
     return stack
 
 
