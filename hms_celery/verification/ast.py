@@ -9,6 +9,9 @@ Semantics follow Lean 4 / Mathlib, not Python and not SMT-LIB defaults:
 * ``x / 0 = 0`` in every numeric type;
 * ℕ subtraction is truncated (``a - b = max(a - b, 0)``); ℕ and ℤ division is Euclidean
   (``Int.ediv``), ``%`` is ``Int.emod``;
+* ``Fin n`` is its own type: a literal ``Lit(k, FinT(n))`` denotes ``k % n`` and ``+ - *``
+  (``BinOp``/``Neg`` with ``ty = FinT``) wrap modulo ``n``; ``/`` and ``%`` are ``Fin.div`` /
+  ``Fin.mod`` on the values; ``Cast(i, ℕ)`` is ``Fin.val``;
 * ``^`` takes a natural-number exponent;
 * decimal literals are exact rationals (``0.4 = 2/5``).
 """
@@ -153,6 +156,7 @@ class Pow:
     base: Expr
     exp: Expr
     ty: Type
+    pos: Pos = field(default=Pos(), compare=False)  # where the `^` is (for limit errors)
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,7 @@ class Sum:
     domain: FinT | Range
     body: Expr
     ty: Type
+    pos: Pos = field(default=Pos(), compare=False)  # where the `∑` is (for limit errors)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any
 
 from hms_celery.errors import StatementError
 from hms_celery.verification.ast import (
+    INT,
     NAT,
     PROP,
     App,
@@ -62,6 +63,7 @@ from hms_celery.verification.ast import (
     Var,
 )
 from hms_celery.verification.parser import (
+    LEAN_IDENT,
     SAbs,
     SApp,
     SAscribe,
@@ -69,6 +71,7 @@ from hms_celery.verification.parser import (
     SBinder,
     SBool,
     SCmp,
+    SCoe,
     SDef,
     SExpr,
     SIte,
@@ -86,15 +89,16 @@ from hms_celery.verification.parser import (
     TFin,
     TProp,
     TScalar,
+    canonical_name,
     parse_expression,
     parse_type,
 )
 
-BUILTINS = {"abs": 1, "min": 2, "max": 2, "Not": 1, "Finset.sum": 2}
+BUILTINS = {"abs": 1, "min": 2, "max": 2, "Not": 1, "Finset.sum": 2, "Fin.val": 1}
 RANGE_NAMES = ("Finset.range", "range")
 UNIV_NAMES = ("Finset.univ", "univ")
 _LABEL = re.compile(r"^(\s*)([^\W\d][\w'.]*)(\s*):(?!=)")
-_IDENT = re.compile(r"^(?![λΠΣ])[^\W\d][\w']*$")
+_FIN_FIELDS = ("val",)  # `i.val`: the ℕ value of `i : Fin n`
 _ARITH_NODES = (SBin, SNeg, SPow, SNum)
 _PROP_NODES = (SCmp, SNot, SLogic, SQuant, SBool)
 
@@ -107,6 +111,8 @@ class MetaVar:
     ty: Type | None = None
     seen_poly: bool = False  # used in a numeric tree whose type was still unknown
     seen_literal: bool = False  # … which had a numeric literal (Lean then defaults to ℕ)
+    seen_neg: bool = False  # … which had a negation (Lean's `Neg ℤ` default instance: ℤ)
+    seen_decimal: bool = False  # … which had a decimal literal (`OfScientific Float`: Float)
 
 
 Binding = Type | MetaVar
@@ -154,12 +160,26 @@ class Elaborator:
         """What a name denotes: a local (type or metavariable), a definition, or a builtin."""
         if node.name in scope:
             return scope[node.name]
+        field = self.fin_field(node, scope)
+        if field is not None:
+            return NAT
         d = self.lookup_def(node.name)
         if d is not None:
             return d
         if node.name in BUILTINS:
             return node.name
         raise self.unknown(node, scope)
+
+    def fin_field(self, node: SName, scope: Scope) -> Var | None:
+        """``i.val`` for a local ``i : Fin n``: the variable ``i`` (its value is a ℕ)."""
+        head, _, field = node.name.rpartition(".")
+        if field in _FIN_FIELDS and head in scope:
+            t = scope[head]
+            t = t.ty if isinstance(t, MetaVar) else t
+            if isinstance(t, FinT):
+                return Var(head, t)
+            raise self.error(node, f"'{node.name}': {head} is not a Fin value")
+        return None
 
     # ------------------------------------------------------------------ types
 
@@ -184,11 +204,13 @@ class Elaborator:
             return None
         if isinstance(s, _PROP_NODES):
             return PROP
-        if isinstance(s, (SBin, SNeg)):
-            parts = [s.left, s.right] if isinstance(s, SBin) else [s.arg]
-            return _join(self.infer(p, scope) for p in parts)
-        if isinstance(s, SPow):
-            return _join([self.infer(s.base, scope)])
+        if isinstance(s, SCoe):
+            return None  # `↑e` takes the type its context expects
+        if isinstance(s, (SBin, SNeg, SPow)):
+            leaves: list[SExpr] = []
+            _collect_leaves(s, leaves)
+            typed = [(leaf, t) for leaf in leaves if (t := self.infer(leaf, scope)) is not None]
+            return self.tree_type(None, typed)
         if isinstance(s, SName):
             r = self.resolve(s, scope)
             if isinstance(r, MetaVar):
@@ -199,12 +221,11 @@ class Elaborator:
                 raise self.error(s, f"'{s.name}' needs {BUILTINS[r]} argument(s)")
             return r
         if isinstance(s, SAbs):
-            return _join([self.infer(s.arg, scope)])
+            return self.infer(s.arg, scope)
         if isinstance(s, SIte):
-            a, b = self.infer(s.then, scope), self.infer(s.orelse, scope)
-            if isinstance(a, PropT) or isinstance(b, PropT):
-                return PROP
-            return _join([a, b])
+            # `ite c t e : α`: α is fixed by the first branch whose type is known (Lean
+            # elaborates the arguments in order; a numeral waits for the other branch)
+            return _first_known(self.infer(b, scope) for b in (s.then, s.orelse))
         if isinstance(s, SAscribe):
             return self.elab_type(s.ty, scope, allow_prop=True)
         if isinstance(s, SSum):
@@ -244,7 +265,10 @@ class Elaborator:
                         inner = {**scope, lam.binder.name: MetaVar(lam.binder.name)}
                         return _join([self.infer(lam.body, inner)])
                     return _codomain(self.infer(lam, scope), 1)
-                return _join(self.infer(a, scope) for a in s.args)
+                if r == "Fin.val":
+                    return NAT
+                # min/max/abs: α is fixed by the first argument whose type is known
+                return _first_known(self.infer(a, scope) for a in s.args)
             if isinstance(r, Definition):
                 t = self.call(r, list(s.args), s, scope, build=False).ty
                 n_explicit = sum(not p.implicit for p in r.params)
@@ -284,87 +308,228 @@ class Elaborator:
     # ------------------------------------------------------------------ elaboration
 
     def elab(self, s: SExpr, scope: Scope, expected: Type | None = None) -> Expr:
-        """Elaborate ``s``; if ``expected`` is given the result has exactly that type."""
+        """Elaborate ``s``; with ``expected`` the result has exactly that type.
+
+        As Lean's ``elabTermEnsuringType``: the expected type is known *before* ``s`` is
+        elaborated and flows into it (a numeric tree starts its maximum type from it; ``min``,
+        ``max``, ``|·|``, ``if``, ``∑``, ``let`` pass it to their parts), and only then, if the
+        result's type is still smaller, a coercion ``↑`` is inserted."""
         if isinstance(s, _PROP_NODES):
             e = self.elab_prop(s, scope)
             self.expect(s, e, expected)
             return e
-        if expected is not None and not isinstance(expected, Scalar):
+        numeric = isinstance(expected, (Scalar, FinT))
+        if expected is not None and not numeric:
             if isinstance(s, _ARITH_NODES):
                 raise self.error(
                     s, f"type mismatch: a number is used where {show_type(expected)} is expected"
                 )
             return self.elab_general(s, scope, expected)
-        if expected is None and not isinstance(s, _ARITH_NODES):
+        if isinstance(s, _ARITH_NODES):
+            return self.elab_tree([s], scope, expected)[0]
+        if isinstance(s, SCoe):
+            return self.elab_coe(s, scope, expected)
+        if expected is None:
             t = self.infer(s, scope)
-            if t is not None and not isinstance(t, Scalar):
+            if t is not None and not isinstance(t, (Scalar, FinT)):
                 return self.elab_general(s, scope, None)
-        return self.elab_tree([s], scope, expected)[0]
+            # a lone numeric leaf: elaborated as a one-leaf tree (defaulting, metavariables)
+            return self.elab_tree([s], scope, None)[0]
+        if isinstance(s, SName) and isinstance(m := scope.get(s.name), MetaVar) and m.ty is None:
+            m.ty = expected
+            return _var(s.name, expected)
+        return self.elab_general(s, scope, expected)
 
     def expect(self, s: Any, e: Expr, expected: Type | None) -> None:
         if expected is not None and e.ty != expected:
+            raise self.mismatch(s, e.ty, expected)
+
+    def mismatch(self, s: Any, got: Type, expected: Type) -> StatementError:
+        return self.error(
+            s,
+            f"type mismatch: {_show(s)} has type {show_type(got)} "
+            f"but {show_type(expected)} is expected",
+        )
+
+    def coerce(self, s: Any, e: Expr, target: Type | None) -> Expr:
+        """``e`` at type ``target``, with Lean's coercion ``↑`` where its type is smaller
+        (ℕ → ℤ → ℚ → ℝ; ``Fin n`` → ℕ by ``Fin.val``, then on up)."""
+        if target is None or e.ty == target:
+            return e
+        if isinstance(target, Scalar):
+            if isinstance(e.ty, FinT):
+                e = Cast(e, NAT)
+                return e if target == NAT else Cast(e, target)
+            if isinstance(e.ty, Scalar) and e.ty.num.rank < target.num.rank:
+                return Cast(e, target)
+        if isinstance(target, FinT) and isinstance(e.ty, Scalar) and e.ty.num is Num.NAT:
             raise self.error(
-                s,
-                f"type mismatch: {_show(s)} has type {show_type(e.ty)} "
-                f"but {show_type(expected)} is expected",
+                s, f"type mismatch: {_show(s)} has type ℕ but {show_type(target)} is expected; "
+                "HMS does not cast ℕ into Fin (Lean would reduce it modulo the size)",
+            )  # fmt: skip
+        raise self.mismatch(s, e.ty, target)
+
+    def elab_coe(self, s: SCoe, scope: Scope, expected: Type | None) -> Expr:
+        """``↑e``: ``e`` elaborated on its own, then coerced to the type the context expects."""
+        if expected is None:
+            raise self.error(
+                s, f"cannot tell what type ↑{_atom(s.arg)} coerces to; write (↑{_atom(s.arg)} : ℝ)"
             )
+        return self.coerce(s, self.elab(s.arg, scope, None), expected)
 
     # ----- numeric trees (Lean's binop% / binrel%)
 
-    def elab_tree(self, roots: Sequence[SExpr], scope: Scope, expected: Type | None) -> list[Expr]:
-        """Elaborate one or two (a comparison) arithmetic trees at their common maximal type."""
-        leaves: list[SExpr] = []
-        for r in roots:
-            _collect_leaves(r, leaves)
-        types: dict[int, Type | None] = {}
-        top: Scalar | None = expected if isinstance(expected, Scalar) else None
-        for leaf in leaves:
-            t = self.infer(leaf, scope)
-            types[id(leaf)] = t
-            if t is None:
-                continue
+    def tree_type(
+        self, expected: Type | None, typed: Sequence[tuple[SExpr, Type]]
+    ) -> Scalar | FinT | None:
+        """The type of a ``binop%`` tree: the maximum, in order, of the expected type and the
+        leaf types (``Lean.Elab.Extra``'s ``analyze``: it starts from the expected type, and a
+        leaf that the current maximum coerces to becomes the maximum)."""
+        top: Scalar | FinT | None = expected if isinstance(expected, (Scalar, FinT)) else None
+        for leaf, t in typed:
             if not isinstance(t, (Scalar, FinT)):
                 if isinstance(t, PropT):
                     raise self.error(leaf, f"a proposition ({_show(leaf)}) is used as a number")
                 raise self.error(
                     leaf, f"{_show(leaf)} has type {show_type(t)}, but a number is expected"
                 )
-            top = _join([top, t])
+            if top is None or t == top:
+                top = t if top is None else top
+            elif isinstance(top, Scalar) and isinstance(t, Scalar):
+                top = t if t.num.rank > top.num.rank else top
+            elif isinstance(top, FinT) and isinstance(t, Scalar):
+                if t.num in (Num.NAT, Num.INT) and _nezero(top.size):
+                    raise self.error(
+                        leaf, f"{_show(leaf)} : {show_type(t)} is mixed with {show_type(top)} "
+                        f"values: Lean would cast it into {show_type(top)} (modulo the size); "
+                        "HMS does not — write (i : ℕ) or ↑i for the Fin values",
+                    )  # fmt: skip
+                top = t  # Fin n ↑ ℕ ↑ …: the Fin leaves are coerced up
+            elif isinstance(top, FinT) and isinstance(t, FinT):
+                raise self.error(
+                    leaf, f"{_show(leaf)} has type {show_type(t)} but {show_type(top)} is expected"
+                )
+            # else: top is a Scalar and t a Fin: the Fin leaf is coerced up to top
+        return top
+
+    def elab_tree(self, roots: Sequence[SExpr], scope: Scope, expected: Type | None) -> list[Expr]:
+        """Elaborate one or two (a comparison) arithmetic trees at their common maximal type.
+
+        Leaves are elaborated *without* the expected type (``binop%``); numerals, ``↑e`` and
+        other leaves whose type is not yet known take the tree's type afterwards."""
+        leaves: list[SExpr] = []
+        for r in roots:
+            _collect_leaves(r, leaves)
+        types: dict[int, Type | None] = {}
+        typed: list[tuple[SExpr, Type]] = []
+        for leaf in leaves:
+            t = self.infer(leaf, scope)
+            types[id(leaf)] = t
+            if t is not None:
+                typed.append((leaf, t))
+        top = self.tree_type(expected, typed)
         if top is None:
+            neg, decimal = False, False
+            for r in roots:
+                n, d = self.group_marks(r, scope)
+                neg, decimal = neg or n, decimal or d
             metas = [m for r in roots for m in self.unassigned_metas(r, scope)]
             if metas:  # first pass of a binder-type inference: decide later
                 has_literal = any(isinstance(leaf, SNum) for leaf in leaves)
                 for m in metas:
                     m.seen_poly = True
                     m.seen_literal |= has_literal
+                    m.seen_neg |= neg
+                    m.seen_decimal |= decimal
                 return [Lit(Fraction(0), NAT) for _ in roots]
-            top = NAT
-        if isinstance(expected, Scalar) and top.num.rank > expected.num.rank:
-            bad = next(
-                leaf for leaf in leaves
-                if (t := _numeric(types[id(leaf)])) is not None and t.num.rank > expected.num.rank
-            )  # fmt: skip
-            raise self.error(
-                bad, f"type mismatch: {_show(bad)} has type {show_type(_numeric(types[id(bad)]))} "
-                f"but {show_type(expected)} is expected",
-            )  # fmt: skip
+            coe = next((leaf for leaf in leaves if isinstance(leaf, SCoe)), None)
+            if coe is not None:
+                raise self.elab_coe(coe, scope, None)  # type: ignore[misc]  # always raises
+            if decimal:
+                dec = self.first_decimal(roots)
+                raise self.error(
+                    dec, f"the decimal literal {_show(dec)} has no type here, so Lean makes it a "
+                    "Float (its `OfScientific Float` default instance); HMS has no Float — give "
+                    f"it a type, e.g. ({_show(dec)} : ℝ)",
+                )  # fmt: skip
+            # Lean's default instances: `Neg ℤ` (priority mid) outranks `OfNat ℕ` (low)
+            top = INT if neg else NAT
+        if isinstance(expected, (Scalar, FinT)) and top != expected:
+            bad = next(leaf for leaf, t in typed if t != expected and _above(t, expected))
+            raise self.mismatch(bad, types[id(bad)], expected)  # type: ignore[arg-type]
         return [self.build(r, scope, top, types) for r in roots]
 
-    def build(self, s: SExpr, scope: Scope, ty: Scalar, types: dict[int, Type | None]) -> Expr:
+    def group_marks(self, s: SExpr, scope: Scope) -> tuple[bool, bool]:
+        """Does the untyped group of ``s`` (the parts that share its still-unknown type) hold a
+        negation, a decimal literal?  These pick Lean's default instance."""
+        if isinstance(s, SNum):
+            return False, s.decimal
+        if isinstance(s, SNeg):
+            return True, self.group_marks(s.arg, scope)[1]
+        parts: list[SExpr] = []
         if isinstance(s, SBin):
-            if s.op == "%" and ty.num in (Num.RAT, Num.REAL):
+            parts = [s.left, s.right]
+        elif isinstance(s, SPow):
+            parts = [s.base]
+        elif isinstance(s, SIte):
+            parts = [s.then, s.orelse]
+        elif isinstance(s, SAbs):
+            parts = [s.arg]
+        elif isinstance(s, SApp) and isinstance(s.fn, SName) and s.fn.name in ("min", "max", "abs"):
+            parts = list(s.args)
+        elif isinstance(s, SLet):
+            parts = [s.body] if s.ty is not None else [s.value, s.body]
+        elif isinstance(s, SSum):
+            parts = [s.body]
+        neg = decimal = False
+        for part in parts:
+            if self.infer_quiet(part, scope) is None:
+                n, d = self.group_marks(part, scope)
+                neg, decimal = neg or n, decimal or d
+        return neg, decimal
+
+    def infer_quiet(self, s: SExpr, scope: Scope) -> Type | None:
+        try:
+            return self.infer(s, scope)
+        except StatementError:
+            return None
+
+    def first_decimal(self, roots: Sequence[SExpr]) -> SNum:
+        stack = list(reversed(roots))
+        while stack:
+            s = stack.pop()
+            if isinstance(s, SNum) and s.decimal:
+                return s
+            if is_dataclass(s):
+                for f in reversed(fields(s)):
+                    v = getattr(s, f.name)
+                    if isinstance(v, tuple):
+                        stack.extend(reversed(v))
+                    elif is_dataclass(v) and not isinstance(v, Pos):
+                        stack.append(v)  # type: ignore[arg-type]
+        raise AssertionError("no decimal literal")  # pragma: no cover
+
+    def build(
+        self, s: SExpr, scope: Scope, ty: Scalar | FinT, types: dict[int, Type | None]
+    ) -> Expr:
+        if isinstance(s, SBin):
+            if s.op == "%" and isinstance(ty, Scalar) and ty.num in (Num.RAT, Num.REAL):
                 raise self.error(s, f"'%' is only defined on ℕ and ℤ, not on {show_type(ty)}")
             left = self.build(s.left, scope, ty, types)
             return BinOp(s.op, left, self.build(s.right, scope, ty, types), ty)
         if isinstance(s, SNeg):
-            if ty.num is Num.NAT:
+            if ty == NAT:
                 raise self.error(
                     s, f"ℕ has no negation: {_show(s)} is a natural number; "
                     "cast it, e.g. -(x : ℤ)",
                 )  # fmt: skip
             return Neg(self.build(s.arg, scope, ty, types), ty)
         if isinstance(s, SPow):
-            return Pow(self.build(s.base, scope, ty, types), self.exponent(s.exp, scope), ty)
+            if isinstance(ty, FinT):
+                raise self.error(s, f"'^' on {show_type(ty)} is not supported; use (i : ℕ)")
+            return Pow(
+                self.build(s.base, scope, ty, types), self.exponent(s.exp, scope), ty, pos=s.pos
+            )
         return self.leaf(s, scope, ty, types.get(id(s), self.infer(s, scope)))
 
     def exponent(self, s: SExpr, scope: Scope) -> Expr:
@@ -377,9 +542,11 @@ class Elaborator:
             raise self.error(s, "the exponent of '^' must be a natural number (ℕ)")
         return self.elab(s, scope, NAT)
 
-    def leaf(self, s: SExpr, scope: Scope, ty: Scalar, natural: Type | None) -> Expr:
-        """A leaf of a numeric tree at the tree's type ``ty``, cast up from its own type."""
+    def leaf(self, s: SExpr, scope: Scope, ty: Scalar | FinT, natural: Type | None) -> Expr:
+        """A leaf of a numeric tree at the tree's type ``ty``, coerced up from its own type."""
         if isinstance(s, SNum):
+            if isinstance(ty, FinT):
+                return self.fin_numeral(s, ty)
             if s.decimal and ty.num in (Num.NAT, Num.INT):
                 raise self.error(
                     s,
@@ -388,16 +555,29 @@ class Elaborator:
                     f"field type, e.g. ({s.text} : ℝ)",
                 )  # fmt: skip
             return Lit(s.value, ty)
+        if isinstance(s, SCoe):
+            return self.elab_coe(s, scope, ty)
         if isinstance(s, SName) and isinstance(m := scope.get(s.name), MetaVar) and m.ty is None:
             m.ty = ty
             return _var(s.name, ty)
         if natural is None:
             return self.elab_general(s, scope, ty)
-        if isinstance(natural, FinT):
-            e: Expr = Cast(self.elab_general(s, scope, natural), NAT)
-            return e if ty == NAT else Cast(e, ty)
-        e = self.elab_general(s, scope, natural)
-        return e if natural == ty else Cast(e, ty)
+        return self.coerce(s, self.elab_general(s, scope, natural), ty)
+
+    def fin_numeral(self, s: SNum, ty: FinT) -> Expr:
+        """A numeral of type ``Fin n``: ``OfNat (Fin n) k`` needs ``NeZero n`` (Lean's
+        ``Fin.instOfNat``) and denotes ``k % n`` (``(5 : Fin 3) = 2``)."""
+        if s.decimal:
+            raise self.error(s, f"decimal literal {s.text} cannot have type {show_type(ty)}")
+        if isinstance(ty.size, Lit) and ty.size.value == 0:
+            raise self.error(s, f"Fin 0 has no elements, so {s.text} cannot have type Fin 0")
+        if not _nezero(ty.size):
+            raise self.error(
+                s, f"the numeral {s.text} of type {show_type(ty)} needs an instance NeZero "
+                f"({show_expr(ty.size)}), which Lean cannot find for a variable size; "
+                "write the index as a Fin variable or use a size such as n + 1",
+            )  # fmt: skip
+        return Lit(s.value, ty)
 
     def unassigned_metas(self, s: Any, scope: Scope) -> list[MetaVar]:
         """Metavariables of ``scope`` still unknown and mentioned in ``s`` (approximately)."""
@@ -449,8 +629,14 @@ class Elaborator:
         body({**scope, b.name: meta})
         if meta.ty is not None:
             return meta.ty
-        if meta.seen_poly and meta.seen_literal:
-            return NAT  # Lean: the literal's default instance makes it ℕ
+        if meta.seen_decimal:
+            raise self.error(
+                b, f"{b.name} would be a Float (a decimal literal without a type is a Float in "
+                f"Lean); HMS has no Float: write ∀ ({b.name} : ℝ), …",
+            )  # fmt: skip
+        if meta.seen_poly and (meta.seen_literal or meta.seen_neg):
+            # Lean's default instances: `Neg ℤ` (mid) outranks the numerals' `OfNat ℕ` (low)
+            return INT if meta.seen_neg else NAT
         raise self.error(
             b, f"cannot infer the type of {b.name}; write it, e.g. ∀ ({b.name} : ℝ), …"
         )
@@ -458,7 +644,11 @@ class Elaborator:
     # ----- everything else (names, applications, abs, if, sums, let, fun, ascriptions)
 
     def elab_general(self, s: SExpr, scope: Scope, expected: Type | None) -> Expr:
-        """Elaborate a non-tree node; with ``expected``, the result must have that type."""
+        """Elaborate a non-tree node; ``expected`` flows into it, and the result is coerced to
+        it (``↑``) where its own type is smaller."""
+        field = self.fin_field(s, scope) if isinstance(s, SName) else None
+        if field is not None:
+            return self.coerce(s, Cast(field, NAT), expected)
         if isinstance(s, SName):
             r = self.resolve(s, scope)
             if isinstance(r, MetaVar):
@@ -478,16 +668,15 @@ class Elaborator:
             e = self.elab_app(s, scope, expected)
         elif isinstance(s, SAbs):
             ty = self.numeric_expected(s, expected)
-            if ty.num is Num.NAT:
+            if ty == NAT:
                 raise self.error(s, "|·| is not defined on ℕ; cast the argument, e.g. |(x : ℤ)|")
             e = Builtin("abs", (self.elab(s.arg, scope, ty),), ty)
         elif isinstance(s, SIte):
             cond = self.elab(s.cond, scope, PROP)
-            if expected is None:
-                t = self.infer(s, scope)
-                expected = t if isinstance(t, PropT) else _numeric(t) or NAT
-            e = Ite(cond, self.elab(s.then, scope, expected), self.elab(s.orelse, scope, expected),
-                    expected)  # fmt: skip
+            ty = expected if expected is not None else self.infer(s, scope)
+            if ty is None:
+                ty = self.default_numeric(s, scope)
+            e = Ite(cond, self.elab(s.then, scope, ty), self.elab(s.orelse, scope, ty), ty)
         elif isinstance(s, SSum):
             e = self.elab_sum(s, scope, self.numeric_expected(s, expected))
         elif isinstance(s, SLet):
@@ -504,8 +693,14 @@ class Elaborator:
             e = self.elab(s.expr, scope, ty)
         else:
             return self.elab(s, scope, expected)
-        self.expect(s, e, expected)
-        return e
+        return self.coerce(s, e, expected)
+
+    def default_numeric(self, s: SExpr, scope: Scope) -> Scalar:
+        """The type Lean's default instances give an untyped numeric group (see elab_tree)."""
+        neg, decimal = self.group_marks(s, scope)
+        if decimal:
+            return self.elab_tree([s], scope, None)[0].ty  # type: ignore[return-value]  # raises
+        return INT if neg else NAT
 
     def numeric_expected(self, s: SExpr, expected: Type | None) -> Scalar:
         if expected is None:
@@ -531,7 +726,7 @@ class Elaborator:
                 raise self.error(b, f"the index {b.name} of `Finset.range` has type ℕ")
             bound = self.elab(over.args[0], scope, NAT)
             body = self.elab(s.body, {**scope, b.name: NAT}, ty)
-            return Sum(b.name, Range(bound), body, ty)
+            return Sum(b.name, Range(bound), body, ty, pos=s.pos)
 
         def make(name: str, dom: Type, body: Expr) -> Expr:
             if not isinstance(dom, FinT):
@@ -539,7 +734,7 @@ class Elaborator:
                     b, f"cannot sum over {name} : {show_type(dom)}; sum over `Fin n` or use "
                     f"`∑ {name} in Finset.range n, …`",
                 )  # fmt: skip
-            return Sum(name, dom, body, ty)
+            return Sum(name, dom, body, ty, pos=s.pos)
 
         return self.binder(b, scope, lambda sc: self.elab(s.body, sc, ty), make)
 
@@ -628,8 +823,16 @@ class Elaborator:
                 raise self.error(lam, "Finset.sum expects a function `fun i => …` here")
             ty = self.numeric_expected(s, expected)
             return self.elab_sum(SSum(lam.binder, over, lam.body, s.pos), scope, ty)
-        ty = self.numeric_expected(s, expected)
-        if name == "abs" and ty.num is Num.NAT:
+        if name == "Fin.val":
+            arg = self.elab(s.args[0], scope, None)
+            if not isinstance(arg.ty, FinT):
+                raise self.error(s.args[0], f"Fin.val expects a Fin value, not {show_type(arg.ty)}")
+            return Cast(arg, NAT)
+        if isinstance(expected, FinT) and name in ("min", "max"):
+            ty: Scalar | FinT = expected
+        else:
+            ty = self.numeric_expected(s, expected)
+        if name == "abs" and ty == NAT:
             raise self.error(s, "abs is not defined on ℕ; cast the argument, e.g. abs (x : ℤ)")
         return Builtin(name, tuple(self.elab(a, scope, ty) for a in s.args), ty)
 
@@ -741,6 +944,32 @@ def _join(types: Iterable[Type | None]) -> Scalar | None:
         if n is not None and (best is None or n.num.rank > best.num.rank):
             best = n
     return best
+
+
+def _first_known(types: Iterable[Type | None]) -> Type | None:
+    """The first known type (Lean fixes a polymorphic ``α`` from the first argument)."""
+    for t in types:
+        if t is not None:
+            return PROP if isinstance(t, PropT) else t
+    return None
+
+
+def _nezero(size: Expr) -> bool:
+    """Can Lean synthesize ``NeZero size``?  For a positive literal and for ``e + k``
+    (``NeZero.succ``, k ≥ 1 a literal), not for a variable."""
+    if isinstance(size, Lit):
+        return size.value > 0
+    return (
+        isinstance(size, BinOp) and size.op == "+"
+        and isinstance(size.right, Lit) and size.right.value >= 1
+    )  # fmt: skip
+
+
+def _above(t: Type, expected: Type) -> bool:
+    """Is ``t`` a type that does not coerce to ``expected`` inside a tree?"""
+    if isinstance(t, Scalar) and isinstance(expected, Scalar):
+        return t.num.rank > expected.num.rank
+    return not (isinstance(t, FinT) and isinstance(expected, Scalar))
 
 
 def _codomain(t: Type | None, k: int) -> Type | None:
@@ -945,6 +1174,18 @@ def elaborate_statement(
         raise StatementError("the statement is nested too deeply", source=text) from None
 
 
+def _variable_name_ok(name: str) -> bool:
+    return bool(LEAN_IDENT.fullmatch(name)) or (
+        name.startswith("«") and name.endswith("»") and "»" not in name[1:-1] and len(name) > 2
+    )
+
+
+def _bad_name_column(name: str) -> int:
+    """1-based column of the first character that makes ``name`` not an identifier."""
+    m = LEAN_IDENT.match(name)
+    return (m.end() if m else 0) + 1
+
+
 def _elaborate_statement(
     text: str,
     assumptions: Sequence[str],
@@ -954,9 +1195,14 @@ def _elaborate_statement(
     used: set[str] = set()
     scope: Scope = {}
     params: list[Param] = []
-    for name, type_text in variables.items():
-        if not isinstance(name, str) or not _IDENT.match(name):
-            raise StatementError(f"variable name {name!r} is not an identifier", source=text)
+    for raw_name, type_text in variables.items():
+        name = canonical_name(raw_name) if isinstance(raw_name, str) else raw_name
+        if not isinstance(name, str) or not _variable_name_ok(name):
+            bad = _bad_name_column(name) if isinstance(name, str) else 1
+            raise StatementError(
+                f"variable name {name!r} is not a Lean identifier (at column {bad} of the name)",
+                line=1, column=bad, source=str(name),
+            )  # fmt: skip
         try:
             ty = Elaborator(definitions, str(type_text)).elab_type(
                 parse_type(str(type_text)), scope

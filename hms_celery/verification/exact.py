@@ -73,6 +73,32 @@ def arith(op: str, ty: A.Type, a: Fraction, b: Fraction) -> Fraction:
     raise EvalError(f"unknown arithmetic operator {op!r}")
 
 
+def fin_arith(op: str, n: int, a: Fraction, b: Fraction) -> Fraction:
+    """``a op b`` in ``Fin n`` (src/Init/Data/Fin/Basic.lean): ``+ - *`` wrap modulo ``n``
+    (``Fin.sub a b = ((n - b) + a) % n``), ``/`` and ``%`` are ``Fin.div``/``Fin.mod`` on the
+    values (``a / 0 = 0``, ``a % 0 = a``)."""
+    if n <= 0:
+        raise EvalError("Fin 0 has no values")
+    if op == "+":
+        return (a + b) % n
+    if op == "-":
+        return ((n - b) + a) % n
+    if op == "*":
+        return (a * b) % n
+    if op == "/":
+        return ediv(a, b)
+    if op == "%":
+        return emod(a, b)
+    raise EvalError(f"unknown arithmetic operator {op!r} on Fin {n}")
+
+
+def fin_size(ty: A.Type, size_value: Any) -> int | None:
+    """The size of ``ty`` if it is a ``Fin`` type (``size_value`` evaluates its size)."""
+    if not isinstance(ty, A.FinT):
+        return None
+    return as_nat(size_value(ty.size), "Fin size")
+
+
 def compare(op: str, a: Any, b: Any) -> bool:
     op = _CMP_ALIASES.get(op, op)
     if op == "=":
@@ -125,15 +151,26 @@ class _Evaluator:
                 raise EvalError(f"unbound variable {e.name!r}")
             return env[e.name]
         if isinstance(e, A.Lit):
+            n = fin_size(e.ty, lambda x: self.eval(x, env))
+            if n is not None:  # `(5 : Fin 3) = 2`
+                if n == 0:
+                    raise EvalError("Fin 0 has no numerals")
+                return Fraction(e.value) % n
             return Fraction(e.value)
         if isinstance(e, A.BoolLit):
             return bool(e.value)
         if isinstance(e, A.Cast):
             return self.eval(e.arg, env)
         if isinstance(e, A.Neg):
-            return -self.eval(e.arg, env)
+            n = fin_size(e.ty, lambda x: self.eval(x, env))
+            v = self.eval(e.arg, env)
+            return -v if n is None else (n - v) % n  # Fin.neg
         if isinstance(e, A.BinOp):
-            return arith(e.op, e.ty, self.eval(e.left, env), self.eval(e.right, env))
+            left, right = self.eval(e.left, env), self.eval(e.right, env)
+            n = fin_size(e.ty, lambda x: self.eval(x, env))
+            if n is not None:
+                return fin_arith(e.op, n, left, right)
+            return arith(e.op, e.ty, left, right)
         if isinstance(e, A.Pow):
             base = self.eval(e.base, env)
             return base ** as_nat(self.eval(e.exp, env), "exponent")

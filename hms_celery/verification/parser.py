@@ -11,6 +11,7 @@ column and human-readable ``expected`` items.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,8 +28,19 @@ from hms_celery.verification.ast import Num, Pos
 if TYPE_CHECKING:
     from hms_celery.verification.ast import Definition, Statement
 
+# The surface → core → solver passes recurse over the tree; MAX_NESTING and MAX_CHAIN keep it
+# bounded, and this limit (Python frames live on the heap since 3.11) lets a chain of
+# MAX_CHAIN operators through every pass.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 60_000))
+
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 MAX_EXPONENT_DIGITS = 4  # `1e9999` is fine, `1e99999999` would hang Fraction()
+#: Deepest nesting of brackets, binders and prefix operators accepted (a chain of one binary
+#: operator, such as a flat sum of 1,000 terms, counts once): deeper input is refused with
+#: the position where the limit is crossed, instead of exhausting Python's stack later.
+MAX_NESTING = 200
+#: Longest chain of one binary operator (``a + b + … + z`` has one link per ``+``).
+MAX_CHAIN = 5_000
 
 # --------------------------------------------------------------------------- surface nodes
 
@@ -110,6 +122,14 @@ class SAbs:
 class SApp:
     fn: SExpr
     args: tuple[SExpr, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SCoe:
+    """``↑e``: coerce ``e`` to the type its context expects (Lean's ``↑`` notation)."""
+
+    arg: SExpr
     pos: Pos
 
 
@@ -225,6 +245,7 @@ SExpr = (
     | SAbs
     | SApp
     | SAscribe
+    | SCoe
     | SQuant
     | SLambda
     | SLet
@@ -413,7 +434,43 @@ _CMP = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
 _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}
 _LOGIC = {"and_": "∧", "or_": "∨", "imp": "→", "iff": "↔"}
 _SCALARS = {"real": Num.REAL, "rat": Num.RAT, "int": Num.INT, "nat": Num.NAT}
-_DECIMAL = re.compile(r"[.eE]")
+_BASES = {"0x": 16, "0b": 2, "0o": 8}
+_DECIMAL_PARTS = re.compile(r"([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
+# Lean's identifier characters (src/Init/Meta.lean: isIdFirst, isIdRest, isLetterLike,
+# isSubScriptAlnum); the NAME terminal of grammar.lark spells out the same classes.
+_LETTER_LIKE = (
+    "\u03b1-\u03ba\u03bc-\u03c9\u0391-\u039f\u03a1\u03a2\u03a4-\u03a9\u03ca-\u03fb"
+    "\u1f00-\u1ffe\u2100-\u214f\U0001d49c-\U0001d59f"
+)
+_ID_FIRST = "A-Za-z_" + _LETTER_LIKE
+_ID_REST = _ID_FIRST + "0-9'!?\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a"
+#: One Lean identifier component, unquoted (``x``, ``w₀``, ``x'``, ``h!``).
+LEAN_IDENT = re.compile(f"[{_ID_FIRST}][{_ID_REST}]*")
+_PLAIN_COMPONENT = LEAN_IDENT
+_CHUNK = 4000  # below Python's int/str conversion limit (sys.get_int_max_str_digits)
+
+
+def decimal_to_int(digits: str) -> int:
+    """``int(digits)`` for any length: converted in chunks, so a 10,000-digit literal does not
+    hit Python's int/str conversion limit (a statement is at most 100,000 characters)."""
+    value = 0
+    for i in range(0, len(digits), _CHUNK):
+        chunk = digits[i : i + _CHUNK]
+        value = value * 10 ** len(chunk) + int(chunk)
+    return value
+
+
+def canonical_name(text: str) -> str:
+    """The name an identifier token denotes: ``«w»`` is ``w`` (as in Lean); a quoted component
+    that is not a plain identifier keeps its quotes (``«w 0»``), so it cannot meet another."""
+    parts = re.findall(r"«[^»]*»|[^.«]+", text)
+    out = []
+    for part in parts:
+        if part.startswith("«"):
+            inner = part[1:-1]
+            part = inner if _PLAIN_COMPONENT.fullmatch(inner) else part
+        out.append(part)
+    return ".".join(out)
 
 
 def _pos(node: Tree | Token) -> Pos:
@@ -444,7 +501,7 @@ class _Converter:
         if kind == "statement":
             return self.expr(ch[0])
         if kind == "name":
-            return SName(str(ch[0]), pos)
+            return SName(canonical_name(str(ch[0])), pos)
         if kind == "number":
             return self.number(ch[0])
         if kind in ("true", "false"):
@@ -467,6 +524,8 @@ class _Converter:
             return SApp(self.expr(ch[0]), tuple(self.expr(c) for c in ch[1:]), pos)
         if kind == "ascribe":
             return SAscribe(self.expr(ch[0]), self.type(ch[1]), pos)
+        if kind == "coe":
+            return SCoe(self.expr(ch[0]), pos)
         if kind in ("forall", "exists"):
             binders, pred = self.binders(ch[0])
             return self.quant(kind, binders, pred, self.expr(ch[1]), pos)
@@ -499,10 +558,20 @@ class _Converter:
 
     def number(self, tok: Token) -> SNum:
         text = str(tok)
-        exp = re.search(r"[eE][+-]?(\d+)", text)
-        if exp and len(exp.group(1).lstrip("0")) > MAX_EXPONENT_DIGITS:
+        base = _BASES.get(text[:2].lower())
+        if base is not None:  # 0x10, 0b101, 0o17: natural numerals, as Lean reads them
+            return SNum(text, Fraction(int(text[2:], base)), False, _pos(tok))
+        m = _DECIMAL_PARTS.fullmatch(text)
+        assert m is not None  # the NUMBER terminal only matches these forms
+        whole, frac, exp = m.group(1), m.group(2) or "", m.group(3)
+        if exp and len(exp.lstrip("+-").lstrip("0")) > MAX_EXPONENT_DIGITS:
             raise self.error(tok, f"exponent of {text} is too large")
-        return SNum(text, Fraction(text), bool(_DECIMAL.search(text)), _pos(tok))
+        value = Fraction(decimal_to_int(whole + frac), 10 ** len(frac))
+        if exp:
+            e = int(exp)
+            value = value * 10**e if e >= 0 else value / 10**-e
+        decimal = bool(frac) or exp is not None
+        return SNum(text, value, decimal, _pos(tok))
 
     def binders(self, t: Tree) -> tuple[list[SBinder], tuple[str, SExpr, Pos] | None]:
         """The binders of ``∀ ∃ fun ∑``, and a binder predicate ``(op, bound, pos)`` if any."""
@@ -573,20 +642,111 @@ class _Converter:
         )  # fmt: skip
 
 
+def blank_comments(text: str) -> str:
+    """``text`` with its comments replaced by spaces (newlines kept, so every position stays).
+
+    As Lean's ``whitespace`` (src/Lean/Parser/Basic.lean): ``--`` runs to the end of the line
+    and ``/- … -/`` nests (``/- a /- b -/ c -/`` is one comment); ``«…»`` is an identifier,
+    not a comment start.  An unterminated block comment is an error at its start."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    depth, opened = 0, 0
+    while i < n:
+        two = text[i : i + 2]
+        if depth:
+            if two == "/-":
+                depth, i = depth + 1, i + 2
+                out.append("  ")
+            elif two == "-/":
+                depth, i = depth - 1, i + 2
+                out.append("  ")
+            else:
+                out.append("\n" if text[i] == "\n" else " ")
+                i += 1
+            continue
+        if two == "/-":
+            depth, opened, i = 1, i, i + 2
+            out.append("  ")
+        elif two == "--":
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            out.append(" " * (end - i))
+            i = end
+        elif text[i] == "«":
+            end = text.find("»", i)
+            end = n if end < 0 else end + 1
+            out.append(text[i:end])
+            i = end
+        else:
+            out.append(text[i])
+            i += 1
+    if depth:
+        line, column = _line_column(text, opened)
+        raise StatementError(
+            "unterminated comment: '/-' has no matching '-/'", line=line, column=column,
+            source=text,
+        )  # fmt: skip
+    return "".join(out)
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+# Binary rules whose operands may repeat the rule without deepening the nesting (a chain).
+_CHAINS = frozenset({*("add", "sub", "mul", "div", "mod"), *("and_", "or_", "imp", "app")})
+_LEVELS = {"add": "+", "sub": "+", "mul": "*", "div": "*", "mod": "*"}
+
+
+def _check_nesting(tree: Tree, text: str) -> None:
+    """Refuse input nested deeper than :data:`MAX_NESTING` (or with a chain longer than
+    :data:`MAX_CHAIN`) with the position where the limit is crossed; iterative, so it cannot
+    overflow the stack itself."""
+    stack: list[tuple[Tree, int, int]] = [(tree, 0, 0)]
+    while stack:
+        node, depth, chain = stack.pop()
+        for child in node.children:
+            if not isinstance(child, Tree):
+                continue
+            same = child.data in _CHAINS and _LEVELS.get(child.data, child.data) == _LEVELS.get(
+                node.data, node.data
+            )
+            d, c = (depth, chain + 1) if same else (depth + 1, 0)
+            if d > MAX_NESTING or c > MAX_CHAIN:
+                pos = _pos(child)
+                what = (
+                    f"nested more than {MAX_NESTING} levels deep"
+                    if d > MAX_NESTING
+                    else f"a chain of more than {MAX_CHAIN} operators"
+                )
+                raise StatementError(
+                    f"the expression is too deep: {what}", line=pos.line, column=pos.column,
+                    source=text,
+                )  # fmt: skip
+            stack.append((child, d, c))
+
+
 def _parse(text: str, start: str) -> Tree:
     try:
-        return _lark().parse(text, start=start)
+        tree = _lark().parse(blank_comments(text), start=start)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text) from None
     except LarkError as exc:  # pragma: no cover - defensive: any other Lark failure
         raise StatementError(f"cannot parse: {exc}", source=text) from None
+    _check_nesting(tree, text)
+    return tree
 
 
 def _guard_depth(fn, text: str):  # type: ignore[no-untyped-def]
+    # The nesting check keeps trees within MAX_NESTING / MAX_CHAIN, which the recursive
+    # passes handle with the raised recursion limit; this is the last line of defence.
     try:
         return fn()
     except RecursionError:
-        raise StatementError("the statement is nested too deeply", source=text) from None
+        raise StatementError(
+            "the statement is nested too deeply", line=1, column=1, source=text
+        ) from None
 
 
 def parse_expression(text: str) -> SExpr:

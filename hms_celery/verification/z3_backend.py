@@ -151,6 +151,17 @@ class Compiled:
     notes: list[str] = field(default_factory=list)
 
 
+def hidden_name(base: str, k: int) -> str:
+    """The solver-side name of generated constant number ``k`` (per problem) for ``base``.
+
+    Every constant HMS creates is named ``base»|k``: a Lean identifier cannot contain ``»``
+    (not even a «quoted» one) and an SMT-LIB symbol cannot contain ``|``, so no user name —
+    from a statement or an SMT-LIB problem — can reach a generated one, and two generated
+    names differ in ``k``.  (Z3's ``FreshConst`` is no substitute: ``FreshConst(s, "x")`` *is*
+    the user constant ``x!0``.)"""
+    return f"{base}»|{k}"
+
+
 def sort_of(ty: A.Type, ctx: z3.Context) -> z3.SortRef:
     if isinstance(ty, A.PropT):
         return z3.BoolSort(ctx)
@@ -192,16 +203,12 @@ class Compiler:
         self.sizes = dict(sizes)
         self.fresh = itertools.count()
         self.side: list[z3.BoolRef] = []  # extra facts (e.g. ℕ-valued function ≥ 0)
-        self.names: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
 
     def fresh_name(self, base: str) -> str:
-        while True:
-            name = f"{base}!{next(self.fresh)}"
-            if name not in self.names:
-                self.names.add(name)
-                return name
+        """A solver name for one constant of this problem: see :func:`hidden_name`."""
+        return hidden_name(base, next(self.fresh))
 
     def to_z3(self, v: Value, ty: A.Type) -> z3.ExprRef:
         if isinstance(v, bool):
@@ -234,14 +241,14 @@ class Compiler:
             n = self.sizes[p.name]
             return Fraction(n), VarEncoding("size", ty, size=n)
         if isinstance(ty, A.Scalar | A.PropT):
-            const = z3.Const(p.name, sort_of(ty, self.ctx))
+            const = z3.Const(self.fresh_name(p.name), sort_of(ty, self.ctx))
             if _is_nat(ty):
                 self.side.append(const >= 0)
             kind = "prop" if isinstance(ty, A.PropT) else "scalar"
             return const, VarEncoding(kind, ty, const)
         if isinstance(ty, A.FinT):
             n = self.concrete_nat(ty.size, env, f"the size of {p.name}'s type")
-            const = z3.Int(p.name, self.ctx)
+            const = z3.Int(self.fresh_name(p.name), self.ctx)
             self.side.append(z3.And(const >= 0, const < n))
             return const, VarEncoding("fin", ty, const)
         if isinstance(ty, A.Arrow):
@@ -260,7 +267,7 @@ class Compiler:
         if any(isinstance(d, A.FinT | A.Arrow) for d in doms):
             raise Unsupported(f"{name}: mixed vector/function type {ty}")
         sorts = [sort_of(d, self.ctx) for d in doms]
-        fdecl = z3.Function(name, *sorts, sort_of(cod, self.ctx))
+        fdecl = z3.Function(self.fresh_name(name), *sorts, sort_of(cod, self.ctx))
         if _is_nat(cod):
             xs = [z3.Const(self.fresh_name("x"), s) for s in sorts]
             self.side.append(z3.ForAll(xs, fdecl(*xs) >= 0))
@@ -276,13 +283,13 @@ class Compiler:
 
     def _vector_consts(self, name: str, ty: A.Type, env: dict[str, Value]) -> Any:
         if not isinstance(ty, A.Arrow):
-            const = z3.Const(name, sort_of(ty, self.ctx))
+            const = z3.Const(self.fresh_name(name), sort_of(ty, self.ctx))
             if _is_nat(ty):
                 self.side.append(const >= 0)
             return const
         assert isinstance(ty.dom, A.FinT)
         n = self.concrete_nat(ty.dom.size, env, f"the length of {name}")
-        return [self._vector_consts(f"{name}_{i}", ty.cod, env) for i in range(n)]
+        return [self._vector_consts(f"{name}[{i}]", ty.cod, env) for i in range(n)]
 
     def _vector_fn(self, items: Any, name: str) -> Value:
         if not isinstance(items, list):
@@ -309,7 +316,6 @@ class Compiler:
     def statement(self, st: A.Statement) -> Compiled:
         env: dict[str, Value] = {}
         encodings: dict[str, VarEncoding] = {}
-        self.names = {p.name for p in st.variables}
         for p in st.variables:
             value, enc = self.variable(p, env)
             env[p.name] = value
@@ -331,6 +337,11 @@ class Compiler:
                 raise Unsupported(f"unbound variable {e.name!r}")
             return env[e.name]
         if isinstance(e, A.Lit):
+            if isinstance(e.ty, A.FinT):  # `(5 : Fin 3) = 2`
+                n = self.concrete_nat(e.ty.size, env, "a Fin size")
+                if n == 0:
+                    raise Unsupported("Fin 0 has no numerals")
+                return Fraction(e.value) % n
             return Fraction(e.value)
         if isinstance(e, A.BoolLit):
             return bool(e.value)
@@ -339,6 +350,11 @@ class Compiler:
             return v if _is_concrete(v) or callable(v) else self.to_z3(v, e.ty)
         if isinstance(e, A.Neg):
             v = self.expr(e.arg, env, pol, bound)
+            if isinstance(e.ty, A.FinT):  # Fin.neg: (n - a) % n
+                n = self.concrete_nat(e.ty.size, env, "a Fin size")
+                if isinstance(v, Fraction):
+                    return (n - v) % n
+                return (z3.IntVal(n, self.ctx) - v) % n
             return -v
         if isinstance(e, A.BinOp):
             return self.binop(e, env, bound)
@@ -422,6 +438,8 @@ class Compiler:
     def binop(self, e: A.BinOp, env: dict[str, Value], bound: bool) -> Value:
         left = self.expr(e.left, env, 0, bound)
         right = self.expr(e.right, env, 0, bound)
+        if isinstance(e.ty, A.FinT):
+            return self.fin_binop(e, self.concrete_nat(e.ty.size, env, "a Fin size"), left, right)
         if isinstance(left, Fraction) and isinstance(right, Fraction):
             return exact.arith(e.op, e.ty, left, right)
         a, b = self.to_z3(left, e.ty), self.to_z3(right, e.ty)
@@ -448,6 +466,25 @@ class Compiler:
                 return a if right == 0 else a % b
             return z3.If(b == 0, a, a % b)
         raise Unsupported(f"operator {e.op!r}")
+
+    def fin_binop(self, e: A.BinOp, n: int, left: Value, right: Value) -> Value:
+        """``+ - * / %`` on ``Fin n`` values (integers in ``[0, n)``), as :func:`exact.fin_arith`."""
+        if isinstance(left, Fraction) and isinstance(right, Fraction):
+            return exact.fin_arith(e.op, n, left, right)
+        if n <= 0:
+            raise Unsupported("arithmetic on Fin 0")
+        a, b = self.to_z3(left, A.NAT), self.to_z3(right, A.NAT)
+        if e.op == "+":
+            return (a + b) % n
+        if e.op == "-":
+            return ((n - b) + a) % n
+        if e.op == "*":
+            return (a * b) % n
+        if e.op == "/":
+            return z3.If(b == 0, z3.IntVal(0, self.ctx), a / b)
+        if e.op == "%":
+            return z3.If(b == 0, a, a % b)
+        raise Unsupported(f"operator {e.op!r} on Fin {n}")
 
     def compare(self, e: A.Compare, env: dict[str, Value], bound: bool) -> Value:
         op = exact._CMP_ALIASES.get(e.op, e.op)
@@ -747,12 +784,17 @@ def product_bounds(assertions: list[z3.BoolRef], max_monomials: int = 5000) -> l
     facts: list[z3.BoolRef] = []
     queue: list[tuple[int, ...]] = []
     memo: dict[int, z3.ExprRef] = {}
+    fresh = itertools.count()
+
+    def fresh_const(sort: z3.SortRef, kind: str) -> z3.ExprRef:
+        # "»kind»|k": no user name (Lean or SMT-LIB) and no compiler name starts with "»".
+        return z3.Const(hidden_name(f"»{kind}", next(fresh)), sort)
 
     def mono_var(factors: list[z3.ExprRef]) -> z3.ExprRef:
         key = tuple(sorted(f.get_id() for f in factors))
         if key not in monos:
             product = reduce(lambda a, b: a * b, factors)
-            var = z3.FreshConst(product.sort(), "mono")
+            var = fresh_const(product.sort(), "mono")
             monos[key] = var
             factors_of[key] = factors
             facts.append(var == product)
@@ -766,7 +808,7 @@ def product_bounds(assertions: list[z3.BoolRef], max_monomials: int = 5000) -> l
 
     def divide(t: z3.ExprRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
         """``a / b`` as a fresh ``D`` with ``b ≠ 0 → D·b = a`` (and the sign of ``D``)."""
-        d = z3.FreshConst(t.sort(), "quot")
+        d = fresh_const(t.sort(), "quot")
         na, nb = intervals.of(t.arg(0)), intervals.of(t.arg(1))
         sa = _sign(na)
         positive = nb[0] is not None and (nb[0] > 0 or t.arg(1).get_id() in strict_pos)
@@ -868,26 +910,43 @@ def _value_json(v: z3.ExprRef, what: str) -> Any:
     raise CounterexampleError(f"{what} has no exact value in the model: {v}")
 
 
-def read_counterexample(compiled: Compiled, model: z3.ModelRef) -> dict[str, Any]:
+class Z3ModelValues:
+    """A Z3 model's values in the counterexample JSON format (``solvers.ModelValues``)."""
+
+    def __init__(self, model: z3.ModelRef) -> None:
+        self.model = model
+
+    def scalar(self, term: z3.ExprRef, what: str) -> Any:
+        return _value_json(self.model.eval(term, model_completion=True), what)
+
+    def function(self, enc: VarEncoding, what: str) -> dict[str, Any]:
+        return _read_function(enc, self.model, what)
+
+
+def read_counterexample(compiled: Compiled, model: Any) -> dict[str, Any]:
     """Every statement variable's value in ``model``, in the ``ProofOutcome`` JSON format.
+
+    ``model`` is a Z3 model or any solver's model values (``scalar(term, what)`` and
+    ``function(enc, what)``: :class:`~.solvers.ModelValues`, e.g. cvc5's).
     Raises :class:`CounterexampleError` (e.g. an irrational value)."""
+    values = Z3ModelValues(model) if isinstance(model, z3.ModelRef) else model
     out: dict[str, Any] = {}
     for name, enc in compiled.variables.items():
         if enc.kind == "size":
             out[name] = str(enc.size)
         elif enc.kind in ("scalar", "fin", "prop"):
-            out[name] = _value_json(model.eval(enc.term, model_completion=True), name)
+            out[name] = values.scalar(enc.term, name)
         elif enc.kind == "vector":
-            out[name] = _read_nested(enc.term, model, name)
+            out[name] = _read_nested(enc.term, values, name)
         elif enc.kind == "function":
-            out[name] = _read_function(enc, model, name)
+            out[name] = values.function(enc, name)
     return out
 
 
-def _read_nested(items: Any, model: z3.ModelRef, name: str) -> Any:
+def _read_nested(items: Any, values: Any, name: str) -> Any:
     if isinstance(items, list):
-        return [_read_nested(x, model, f"{name}[{i}]") for i, x in enumerate(items)]
-    return _value_json(model.eval(items, model_completion=True), name)
+        return [_read_nested(x, values, f"{name}[{i}]") for i, x in enumerate(items)]
+    return values.scalar(items, name)
 
 
 def _read_function(enc: VarEncoding, model: z3.ModelRef, name: str) -> dict[str, Any]:

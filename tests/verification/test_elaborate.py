@@ -91,11 +91,19 @@ def test_negation_of_a_nat_leaf_in_a_real_tree_is_fine() -> None:
     assert g.left.right == Neg(Cast(Var("n", NAT), REAL), REAL)
 
 
-def test_fin_indices_used_as_numbers_are_cast_to_nat() -> None:
-    s = st("∀ i, w i ≥ 0 ∧ i + 1 ≥ 1", VEC)
+def test_fin_indices_are_fin_values_and_cast_to_nat_explicitly() -> None:
+    # `i + 1` with `i : Fin n` is Fin arithmetic, and its numeral needs `NeZero n`, which
+    # Lean cannot synthesize for a variable n (src/Init/Data/Fin/Basic.lean: Fin.instOfNat)
+    with pytest.raises(StatementError, match="NeZero") as err:
+        st("∀ i, w i ≥ 0 ∧ i + 1 ≥ 1", VEC)
+    assert (err.value.line, err.value.column) == (1, 20)
+    s = st("∀ i, w i ≥ 0 ∧ i.val + 1 ≥ 1", VEC)
     assert s.variables[-1] == Param("i", FinT(N))
     right = s.goal.right
     assert right.left == BinOp("+", Cast(Var("i", FinT(N)), NAT), Lit(Fraction(1), NAT), NAT)
+    # a ℕ variable next to a `Fin n` value with a variable n: the Fin value is coerced to ℕ
+    s = st("∀ i, w i ≥ 0 ∧ i + n ≥ n", VEC)
+    assert s.goal.right.left == BinOp("+", Cast(Var("i", FinT(N)), NAT), N, NAT)
     g = st("∀ i, w i ≥ (i : ℝ)", VEC).goal
     assert g.right == Cast(Cast(Var("i", FinT(N)), NAT), REAL)
 
@@ -207,7 +215,8 @@ def test_assumption_errors_say_which_assumption() -> None:
 def test_variable_type_errors() -> None:
     e = err("True", {"w": "Fin m → ℝ"})
     assert "type of variable w" in str(e) and "unknown identifier 'm'" in str(e)
-    assert "not an identifier" in err("True", {"x y": "ℝ"}).message
+    bad = err("True", {"x y": "ℝ"})
+    assert "not a Lean identifier" in bad.message and (bad.line, bad.column) == (1, 2)
 
 
 # --------------------------------------------------------------------------- type errors

@@ -252,8 +252,25 @@ def test_product_bounds_is_sound_and_linearises():
 def test_vectors_are_separate_constants():
     ctx = z3.Context()
     compiled = compile_statement(war_statement(var("n", N)), {"n": 4}, ctx)
-    assert [str(c) for c in compiled.variables["w"].term] == ["w_0", "w_1", "w_2", "w_3"]
+    terms = compiled.variables["w"].term
+    assert [c.decl().name().split("»")[0] for c in terms] == ["w[0]", "w[1]", "w[2]", "w[3]"]
+    assert len({c.get_id() for c in terms}) == 4
     assert compiled.variables["n"].size == 4
+
+
+def test_generated_names_cannot_meet_user_names():
+    """`w : Fin 2 → ℝ` and scalars `w_0`, `w[0]`, `w!0` stay distinct constants (issue 8.1)."""
+    ctx = z3.Context()
+    from hms_celery.verification import parse_statement
+
+    st = parse_statement(
+        "∀ (w : Fin 2 → ℝ) (w_0 w_1 : ℝ) («w[0]» «w!0» : ℝ), ∑ i, w i = w_0 + w_1 + «w[0]» - «w!0»"
+    )
+    compiled = compile_statement(st, {}, ctx)
+    consts = [*compiled.variables["w"].term]
+    consts += [compiled.variables[n].term for n in ("w_0", "w_1", "«w[0]»", "w!0")]
+    assert len({c.decl().name() for c in consts}) == 6
+    assert prove(st).verdict is Verdict.REFUTED
 
 
 @pytest.mark.parametrize("strategy", ["linearise-restarts", "linearise-smt", "z3-default"])
