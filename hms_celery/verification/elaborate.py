@@ -1170,8 +1170,10 @@ def elaborate_statement(
         assumptions = [assumptions]
     try:
         return _elaborate_statement(text, assumptions, variables, definitions)
-    except RecursionError:
-        raise StatementError("the statement is nested too deeply", source=text) from None
+    except RecursionError:  # the parser's nesting limits should make this unreachable
+        raise StatementError(
+            "the statement is nested too deeply", line=1, column=1, source=text
+        ) from None
 
 
 def _variable_name_ok(name: str) -> bool:

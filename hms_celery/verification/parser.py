@@ -526,6 +526,14 @@ class _Converter:
             return SAscribe(self.expr(ch[0]), self.type(ch[1]), pos)
         if kind == "coe":
             return SCoe(self.expr(ch[0]), pos)
+        if kind in ("proj", "proj_ascribe"):  # `(e).val`, `(e : Fin n).val`
+            arg = self.expr(ch[0]) if kind == "proj" else SAscribe(
+                self.expr(ch[0]), self.type(ch[1]), pos
+            )
+            field = str(ch[-1])
+            if field != "val":
+                raise self.error(ch[-1], f"unknown field '.{field}' (only Fin's .val is known)")
+            return SApp(SName("Fin.val", _pos(ch[-1])), (arg,), pos)
         if kind in ("forall", "exists"):
             binders, pred = self.binders(ch[0])
             return self.quant(kind, binders, pred, self.expr(ch[1]), pos)
