@@ -234,7 +234,7 @@ class Elaborator:
                 inner[s.binder.name] = NAT
             elif s.binder.ty is not None:
                 inner[s.binder.name] = self.elab_type(s.binder.ty, scope)
-            return _join([self.infer(s.body, inner)])
+            return self.infer(s.body, inner)
         if isinstance(s, SLet):
             if s.ty is not None:
                 vt: Type | None = self.elab_type(s.ty, scope)
@@ -263,7 +263,7 @@ class Elaborator:
                     lam = s.args[1]
                     if isinstance(lam, SLambda):
                         inner = {**scope, lam.binder.name: MetaVar(lam.binder.name)}
-                        return _join([self.infer(lam.body, inner)])
+                        return self.infer(lam.body, inner)
                     return _codomain(self.infer(lam, scope), 1)
                 if r == "Fin.val":
                     return NAT
@@ -277,7 +277,7 @@ class Elaborator:
                 raise self.cannot_apply(head)
         if isinstance(head, SLambda) and head.binder.ty is None and s.args:
             dom = self.infer(s.args[0], scope)
-            dom = _numeric(dom) or dom or NAT
+            dom = dom or NAT
             cod = self.infer(head.body, {**scope, head.binder.name: dom})
             return self.peel_arrows(Arrow(dom, cod or NAT), s)
         ft = self.infer(head, scope)
@@ -455,8 +455,11 @@ class Elaborator:
             # Lean's default instances: `Neg ℤ` (priority mid) outranks `OfNat ℕ` (low)
             top = INT if neg else NAT
         if isinstance(expected, (Scalar, FinT)) and top != expected:
-            bad = next(leaf for leaf, t in typed if t != expected and _above(t, expected))
-            raise self.mismatch(bad, types[id(bad)], expected)  # type: ignore[arg-type]
+            bad, got = next(
+                ((leaf, t) for leaf, t in typed if t != expected and _above(t, expected)),
+                (roots[0], top),
+            )
+            raise self.mismatch(bad, got, expected)
         return [self.build(r, scope, top, types) for r in roots]
 
     def group_marks(self, s: SExpr, scope: Scope) -> tuple[bool, bool]:
@@ -478,7 +481,7 @@ class Elaborator:
         elif isinstance(s, SApp) and isinstance(s.fn, SName) and s.fn.name in ("min", "max", "abs"):
             parts = list(s.args)
         elif isinstance(s, SLet):
-            parts = [s.body] if s.ty is not None else [s.value, s.body]
+            parts = [s.body]  # the value is its own group; through the name it is typed
         elif isinstance(s, SSum):
             parts = [s.body]
         neg = decimal = False
@@ -678,7 +681,7 @@ class Elaborator:
                 ty = self.default_numeric(s, scope)
             e = Ite(cond, self.elab(s.then, scope, ty), self.elab(s.orelse, scope, ty), ty)
         elif isinstance(s, SSum):
-            e = self.elab_sum(s, scope, self.numeric_expected(s, expected))
+            e = self.elab_sum(s, scope, self.sum_type(s, expected))
         elif isinstance(s, SLet):
             if s.ty is not None:
                 value = self.elab(s.value, scope, self.elab_type(s.ty, scope))
@@ -701,6 +704,16 @@ class Elaborator:
         if decimal:
             return self.elab_tree([s], scope, None)[0].ty  # type: ignore[return-value]  # raises
         return INT if neg else NAT
+
+    def sum_type(self, s: SExpr, expected: Type | None) -> Scalar:
+        """The type ``M`` of ``Finset.sum s f : M``; a sum of ``Fin`` values would add modulo
+        ``n`` in Lean (``∑ i : Fin 3, i = 0``), which HMS does not support."""
+        if isinstance(expected, FinT):
+            raise self.error(
+                s, f"this sum adds {show_type(expected)} values, which Lean does modulo the "
+                "size; HMS does not support that — sum (i : ℕ) or give the sum a type",
+            )  # fmt: skip
+        return self.numeric_expected(s, expected)
 
     def numeric_expected(self, s: SExpr, expected: Type | None) -> Scalar:
         if expected is None:
@@ -821,7 +834,7 @@ class Elaborator:
             over, lam = s.args
             if not isinstance(lam, SLambda):
                 raise self.error(lam, "Finset.sum expects a function `fun i => …` here")
-            ty = self.numeric_expected(s, expected)
+            ty = self.sum_type(s, expected)
             return self.elab_sum(SSum(lam.binder, over, lam.body, s.pos), scope, ty)
         if name == "Fin.val":
             arg = self.elab(s.args[0], scope, None)
