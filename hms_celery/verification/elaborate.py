@@ -685,6 +685,8 @@ class Elaborator:
         elif isinstance(s, SLet):
             if s.ty is not None:
                 value = self.elab(s.value, scope, self.elab_type(s.ty, scope))
+            elif self.infer_quiet(s.value, scope) is None:
+                value = self.elab(s.value, scope, self.let_type(s, scope, expected))
             else:
                 value = self.elab(s.value, scope, None)
             body = self.elab(s.body, {**scope, s.name: value.ty}, expected)
@@ -697,6 +699,22 @@ class Elaborator:
         else:
             return self.elab(s, scope, expected)
         return self.coerce(s, e, expected)
+
+    def let_type(self, s: SLet, scope: Scope, expected: Type | None) -> Type:
+        """The type of ``let x := v`` when ``v`` is an untyped numeral group: as in Lean, it is
+        a metavariable until the body fixes it (``let x := 2 - 3; (x : ℝ) < 0`` subtracts in
+        ℝ); only if the body leaves it open do the default instances decide."""
+        meta = MetaVar(s.name)
+        try:
+            self.elab(s.body, {**scope, s.name: meta}, expected)
+        except StatementError:
+            meta.ty = None  # the second pass reports the error, with the type decided below
+        if meta.ty is not None:
+            return meta.ty
+        neg, decimal = self.group_marks(s.value, scope)
+        if decimal or meta.seen_decimal:
+            self.default_numeric(s.value, scope)  # raises the Float error
+        return INT if neg or meta.seen_neg else NAT
 
     def default_numeric(self, s: SExpr, scope: Scope) -> Scalar:
         """The type Lean's default instances give an untyped numeric group (see elab_tree)."""

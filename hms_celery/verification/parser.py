@@ -435,7 +435,7 @@ _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}
 _LOGIC = {"and_": "∧", "or_": "∨", "imp": "→", "iff": "↔"}
 _SCALARS = {"real": Num.REAL, "rat": Num.RAT, "int": Num.INT, "nat": Num.NAT}
 _BASES = {"0x": 16, "0b": 2, "0o": 8}
-_DECIMAL_PARTS = re.compile(r"([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
+_DECIMAL_PARTS = re.compile(r"([0-9]+)(\.[0-9]*)?(?:[eE]([+-]?[0-9]+))?")
 # Lean's identifier characters (src/Init/Meta.lean: isIdFirst, isIdRest, isLetterLike,
 # isSubScriptAlnum); the NAME terminal of grammar.lark spells out the same classes.
 _LETTER_LIKE = (
@@ -571,14 +571,15 @@ class _Converter:
             return SNum(text, Fraction(int(text[2:], base)), False, _pos(tok))
         m = _DECIMAL_PARTS.fullmatch(text)
         assert m is not None  # the NUMBER terminal only matches these forms
-        whole, frac, exp = m.group(1), m.group(2) or "", m.group(3)
+        whole, dot, exp = m.group(1), m.group(2), m.group(3)
+        frac = dot[1:] if dot else ""
         if exp and len(exp.lstrip("+-").lstrip("0")) > MAX_EXPONENT_DIGITS:
             raise self.error(tok, f"exponent of {text} is too large")
         value = Fraction(decimal_to_int(whole + frac), 10 ** len(frac))
         if exp:
             e = int(exp)
             value = value * 10**e if e >= 0 else value / 10**-e
-        decimal = bool(frac) or exp is not None
+        decimal = dot is not None or exp is not None  # Lean's scientificLit
         return SNum(text, value, decimal, _pos(tok))
 
     def binders(self, t: Tree) -> tuple[list[SBinder], tuple[str, SExpr, Pos] | None]:
