@@ -239,8 +239,10 @@ class Elaborator:
             if s.ty is not None:
                 vt: Type | None = self.elab_type(s.ty, scope)
             else:
-                vt = self.infer(s.value, scope) or NAT
-            return self.infer(s.body, {**scope, s.name: vt if vt is not None else NAT})
+                vt = self.infer(s.value, scope)
+            # an untyped numeral value stays open (a metavariable) until its uses fix it
+            binding: Binding = vt if vt is not None else MetaVar(s.name)
+            return self.infer(s.body, {**scope, s.name: binding})
         if isinstance(s, SLambda):
             if s.binder.ty is None:
                 raise self.error(s, "cannot infer the type of this function; annotate its binder")

@@ -294,6 +294,41 @@ class _LetLayout:
             yield tok
 
 
+# Tokens after which an expression may end (so a `|` there can close an open `|…|`).
+_ENDS_EXPRESSION = frozenset({"NAME", "NUMBER", "RPAR", "RBRACE", "TRUE", "FALSE", "ABS_CLOSE"})
+
+
+def _abs_bars(stream: Iterator[Token]) -> Iterator[Token]:
+    """Tell the bars of ``|x|`` apart: a ``|`` closes the innermost open ``|`` of the same
+    bracket depth when the token before it can end an expression; otherwise it opens one.
+    So ``min |x| |y|`` and ``||x| - |y||`` read as Mathlib's ``|a|`` notation does."""
+    opened: list[int] = []  # bracket depth of each open `|`
+    depth = 0
+    prev = ""
+    for tok in stream:
+        if tok.value in ("(", "{"):
+            depth += 1
+        elif tok.value in (")", "}"):
+            depth -= 1
+            while opened and opened[-1] > depth:
+                opened.pop()
+        elif tok.type == "VBAR":
+            if opened and opened[-1] == depth and prev in _ENDS_EXPRESSION:
+                opened.pop()
+                tok = Token.new_borrow_pos("ABS_CLOSE", tok.value, tok)
+            else:
+                opened.append(depth)
+        prev = tok.type
+        yield tok
+
+
+class _PostLex(_LetLayout):
+    """The layout rule for ``let``, then the ``|x|`` bars."""
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return _abs_bars(super().process(stream))
+
+
 @cache
 def _lark() -> Lark:
     """The LALR parser, built once (≈80 ms) and shared."""
@@ -301,7 +336,7 @@ def _lark() -> Lark:
         GRAMMAR_PATH.read_text(encoding="utf-8"),
         parser="lalr",
         lexer="basic",
-        postlex=_LetLayout(),
+        postlex=_PostLex(),
         start=["statement", "type_only", "definition"],
         propagate_positions=True,
         maybe_placeholders=True,
@@ -332,6 +367,7 @@ def _terminal_text() -> dict[str, str]:
     for term in _lark().terminals:
         if term.pattern.type == "str":
             out[term.name] = _CANONICAL.get(term.pattern.value, term.pattern.value)
+    out["ABS_CLOSE"] = "|"
     return out
 
 
