@@ -563,8 +563,10 @@ class _Converter:
         if kind == "coe":
             return SCoe(self.expr(ch[0]), pos)
         if kind in ("proj", "proj_ascribe"):  # `(e).val`, `(e : Fin n).val`
-            arg = self.expr(ch[0]) if kind == "proj" else SAscribe(
-                self.expr(ch[0]), self.type(ch[1]), pos
+            arg = (
+                self.expr(ch[0])
+                if kind == "proj"
+                else SAscribe(self.expr(ch[0]), self.type(ch[1]), pos)
             )
             field = str(ch[-1])
             if field != "val":
@@ -583,10 +585,8 @@ class _Converter:
             return body
         if kind == "let":
             name, ty, value, body = ch
-            return SLet(
-                str(name), self.type(ty) if ty is not None else None, self.expr(value),
-                self.expr(body), pos,
-            )  # fmt: skip
+            declared = self.type(ty) if ty is not None else None
+            return SLet(canonical_name(str(name)), declared, self.expr(value), self.expr(body), pos)
         if kind == "ite":
             return SIte(self.expr(ch[0]), self.expr(ch[1]), self.expr(ch[2]), pos)
         if kind == "sum":
@@ -625,10 +625,10 @@ class _Converter:
         out: list[SBinder] = []
         for g in groups:
             if g.data == "bare":
-                out.append(SBinder(str(g.children[0]), None, _pos(g.children[0])))
+                out.append(SBinder(canonical_name(str(g.children[0])), None, _pos(g.children[0])))
             else:
                 ty = self.type(g.children[-1])
-                out.extend(SBinder(str(n), ty, _pos(n)) for n in g.children[:-1])
+                out.extend(SBinder(canonical_name(str(n)), ty, _pos(n)) for n in g.children[:-1])
         pred = None
         if t.data == "plain_binders":
             if rest and rest[0] is not None:
@@ -680,7 +680,9 @@ class _Converter:
         for b in binders:
             ty = self.type(b.children[-1])
             implicit = b.data == "implicit_binder"
-            params.extend(SParam(str(n), ty, implicit, _pos(n)) for n in b.children[:-1])
+            params.extend(
+                SParam(canonical_name(str(n)), ty, implicit, _pos(n)) for n in b.children[:-1]
+            )
         return SDef(
             str(name), tuple(params), self.type(ret) if ret is not None else None,
             self.expr(body), _pos(name),
