@@ -62,7 +62,7 @@ def bench_war(strategies: list[str], ns: list[int], timeout: float) -> None:
     for name in strategies:
         cells = []
         for n in ns:
-            out = prove(war_abs_bound(n), strategy=name, timeout_s=timeout)
+            out = prove(war_abs_bound(n), strategy=name, timeout_s=timeout, confirm=False)
             cells.append(f"{out.elapsed_s:.3f} {out.verdict.value}")
         print(f"| {name} ({NAMED_STRATEGIES[name].describe()}) | " + " | ".join(cells) + " |")
         sys.stdout.flush()
@@ -85,7 +85,7 @@ def bench_catalogue(strategies: list[str], sizes: list[int], timeout: float) -> 
             t0 = time.monotonic()
             ok, slowest = 0, ("", 0.0)
             for claim, st in claims:
-                out = prove(st, strategy=name, timeout_s=timeout, max_size=m)
+                out = prove(st, strategy=name, timeout_s=timeout, max_size=m, confirm=False)
                 ok += out.verdict == claim.expected
                 if out.elapsed_s > slowest[1]:
                     slowest = (claim.theorem_id, out.elapsed_s)

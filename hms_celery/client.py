@@ -221,6 +221,9 @@ def _submit(request: ProofRequest, family: str | None) -> str:
             kwargs=payload,
             task_id=task_id,
             queue=queue,
+            # hms.prove's route names prove.z3's routing key: another backend's queue
+            # (prove.cvc5) needs its own, or the broker delivers the task to prove.z3.
+            routing_key=queue,
             ignore_result=True,  # the store holds the result; skip the result backend
             soft_time_limit=timeout + settings.time_limit_margin,
             time_limit=timeout + 2 * settings.time_limit_margin,

@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     default_strategy: str | None = Field(
         default=None, description="Name or JSON of the Z3 strategy used when a task names none."
     )
+    prover_sandbox: bool = Field(
+        default=True,
+        description="Run each proof attempt in a child process that is killed 2 s after the "
+        "attempt's time limit (false: in the worker process, for debugging).",
+    )
+    prover_sandbox_memory_mb: int = Field(
+        default=4096, ge=0, description="Address-space limit of that child, MiB (0: none)."
+    )
+    confirm_proved: bool = Field(
+        default=True,
+        description="Have the other solver (cvc5 for Z3, Z3 for cvc5) confirm every PROVED "
+        "verdict on the same assertions; a disagreement is an ERROR (GA fitness: never).",
+    )
     lean_workspace: Path = Field(
         default=REPO_ROOT / "lean_workspace", description="The Lean project holding the defs."
     )

@@ -17,6 +17,7 @@ from hms_celery.healing.heartbeats import redis_client
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
 from hms_celery.verification.request import ProofRequest
+from hms_celery.verification.sandbox import run_request
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,16 @@ def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
         request = ProofRequest.build(**payload)
     except InputError as exc:  # published around the client's validation: record, don't crash
         return _commit(task_id, attempt, agent, None, ProofOutcome(Verdict.ERROR, reason=str(exc)))
-    try:
-        outcome = request.run(
+    try:  # in the prover child process (HMS_PROVER_SANDBOX): killed if it overruns
+        outcome = run_request(
+            request,
             timeout=settings.prover_timeout,
             max_size=settings.bounded_max_size,
             rlimit=settings.prover_rlimit,
             strategy=_family_strategy(start.family) or settings.default_strategy,
+            # GA fitness evaluations score Z3 strategies: no second solver; HMS_CONFIRM_PROVED
+            # decides for every other proof (resolved here, not in a reused prover child).
+            confirm=False if (start.family or "").startswith("ga:") else settings.confirm_proved,
         )
     except SoftTimeLimitExceeded:
         outcome = ProofOutcome(

@@ -46,7 +46,7 @@ def up(
     flower_port: Annotated[int, typer.Option(help="Flower's port.")] = 5555,
     concurrency: Annotated[int | None, typer.Option("-c", help="Worker processes.")] = None,
 ) -> None:
-    """Run the embedded stack in the foreground (broker, store, prove.z3 worker, beat)."""
+    """Run the embedded stack in the foreground (broker, store, prover agent, beat)."""
     stack = EmbeddedStack(flower=flower, flower_port=flower_port, concurrency=concurrency)
     stopping = False
 
@@ -101,7 +101,7 @@ def prove(
     ] = None,
     timeout: Annotated[float | None, typer.Option(help="Prover timeout, seconds.")] = None,
     strategy: Annotated[str | None, typer.Option(help="Strategy name or JSON.")] = None,
-    backend: Annotated[str, typer.Option(help="Prover backend.")] = "z3",
+    backend: Annotated[str, typer.Option(help="Prover backend: z3 or cvc5.")] = "z3",
     expect: Annotated[str | None, typer.Option(help="Exit 1 unless this verdict.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -117,7 +117,7 @@ def prove(
         timeout=timeout,
         variables=variables,
     )
-    status = _wait(task_id, timeout)
+    status = _wait(task_id, timeout, backend)
     if as_json:
         out.print_json(data=status)
     else:
@@ -289,6 +289,7 @@ def _check(claims: list[Claim], as_json: bool) -> int:
                     "bound": s["bound"],
                     "counterexample": s["counterexample"],
                     "reason": s["reason"],
+                    "confirmed_by": s.get("confirmed_by"),
                     "prover_s": s["timings"]["prover_s"],
                     "task_id": s["task_id"],
                 }
@@ -301,6 +302,7 @@ def _check(claims: list[Claim], as_json: bool) -> int:
             verdict = status["verdict"] or status["state"]
             if status["bound"] is not None and verdict == "BOUNDED":
                 verdict = f"BOUNDED ≤{status['bound']}"
+            verdict += _confirmation_mark(status)
             style = "green" if ok else "bold red"
             prover_s = status["timings"]["prover_s"]
             table.add_row(
@@ -317,18 +319,40 @@ def _check(claims: list[Claim], as_json: bool) -> int:
     return 1 if disagreed else 0
 
 
-def _wait(task_id: str, timeout: float | None) -> dict[str, Any]:
+def _wait(task_id: str, timeout: float | None, backend: str = "z3") -> dict[str, Any]:
+    from hms_celery.agents.skills import PROOF_QUEUES
+
     settings = get_settings()
     budget = (timeout or settings.prover_timeout) + 2 * settings.time_limit_margin + 30
+    queue = PROOF_QUEUES.get(backend, "prove.z3")
     try:
         return client.wait_for_result(task_id, timeout=budget)
     except TimeoutError:
         state = client.query_task_status(task_id)["state"]
         raise InfrastructureError(
             f"task {task_id} still {state} after {budget:.0f}s: is an agent consuming "
-            f"queue prove.z3? (`hms up`, or `celery -A hms_celery worker -Q prove.z3`)",
+            f"queue {queue}? (`hms up`, or `celery -A hms_celery worker -Q {queue}`)",
             url=settings.effective_broker_url,
         ) from None
+
+
+def _confirmation_mark(status: dict[str, Any]) -> str:
+    """`` ✓cvc5`` after a confirmed PROVED, `` (cvc5: unconfirmed (timeout))`` otherwise."""
+    confirmed = status.get("confirmed_by")
+    if status.get("verdict") != Verdict.PROVED.value or not confirmed:
+        return ""
+    if confirmed.get("status") == "confirmed":
+        return f" ✓{confirmed['solver']}"
+    return f" ({confirmed['solver']}: {confirmed.get('status')})"
+
+
+def _confirmation_line(confirmed: dict[str, Any]) -> str:
+    solver = f"{confirmed['solver']} {confirmed.get('version') or ''}".strip()
+    seconds = confirmed.get("seconds")
+    took = f" in {seconds:.3f}s" if isinstance(seconds, int | float) else ""
+    if confirmed.get("status") == "confirmed":
+        return f"confirmed by {solver}{took}"
+    return f"{confirmed.get('status')} by {solver}{took}"
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -340,6 +364,8 @@ def _print_status(status: dict[str, Any]) -> None:
     out.print(line)
     if status["reason"]:
         out.print(status["reason"], highlight=False)
+    if status.get("confirmed_by"):
+        out.print(_confirmation_line(status["confirmed_by"]), highlight=False)
     if status["counterexample"]:
         out.print("counterexample:")
         for name, value in status["counterexample"].items():

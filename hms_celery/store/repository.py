@@ -184,7 +184,10 @@ def commit_result(
         "backend": outcome.backend,
         "strategy": outcome.strategy,
         "elapsed_s": outcome.elapsed_s,
-        "stats": outcome.stats,
+        # The other solver's confirmation rides in the stats (no column of its own).
+        "stats": {**outcome.stats, "confirmed_by": outcome.confirmed_by}
+        if outcome.confirmed_by
+        else outcome.stats,
         "created_at": now,
     }
     with connection_scope() as conn:
@@ -217,6 +220,18 @@ def commit_result(
                 )
             )
         _close_attempt(conn, task_id, attempt_number, outcome.verdict.value if won else "DUPLICATE")
+        if won and outcome.reason.startswith("solvers disagree"):
+            # Two solvers contradict each other about the same assertions: a solver (or
+            # translation) bug that someone must look at.
+            audit(
+                conn,
+                agent,
+                "proof.solvers_disagree",
+                task_id,
+                theorem_id=theorem_id,
+                reason=outcome.reason,
+                disagreement=outcome.stats.get("disagreement"),
+            )
         if not won:
             audit(
                 conn,
@@ -336,6 +351,7 @@ def _status_json(task: Task) -> dict[str, Any]:
         "backend": result.backend if result else task.payload.get("backend"),
         "strategy": result.strategy if result else None,
         "stats": result.stats if result else None,
+        "confirmed_by": (result.stats or {}).get("confirmed_by") if result else None,
         "agent": result.agent if result else (attempts[-1]["agent"] if attempts else None),
         "attempts": attempts,
         "payload": task.payload,

@@ -19,6 +19,8 @@ from typing import Any
 
 from . import ast as A
 from .ast import Not
+from .bignum import describe, parse_fraction
+from .limits import TooLarge, Unroller, check_number, check_power
 
 Value = Any  # Fraction | bool | Callable[[Value], Value]
 
@@ -54,7 +56,12 @@ def is_integral(ty: A.Type) -> bool:
 
 
 def arith(op: str, ty: A.Type, a: Fraction, b: Fraction) -> Fraction:
-    """``a op b`` in type ``ty`` with Lean's semantics."""
+    """``a op b`` in type ``ty`` with Lean's semantics; a result over
+    :data:`.limits.MAX_NUMBER_BITS` raises :class:`TooLarge`."""
+    return check_number(_arith(op, ty, a, b), f"the result of '{op}'")
+
+
+def _arith(op: str, ty: A.Type, a: Fraction, b: Fraction) -> Fraction:
     nat = isinstance(ty, A.Scalar) and ty.num is A.Num.NAT
     if op == "+":
         return a + b
@@ -125,7 +132,7 @@ def as_nat(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Fraction | int):
         raise EvalError(f"{what} is not a number: {value!r}")
     if Fraction(value).denominator != 1 or value < 0:
-        raise EvalError(f"{what} is not a natural number: {value}")
+        raise EvalError(f"{what} is not a natural number: {describe(Fraction(value))}")
     return int(value)
 
 
@@ -144,6 +151,7 @@ def evaluate(
 class _Evaluator:
     def __init__(self, definitions: Mapping[str, A.Definition]) -> None:
         self.definitions = definitions
+        self.unroller = Unroller()  # MAX_UNROLL terms per evaluator (one re-check)
 
     def eval(self, e: A.Expr, env: dict[str, Value]) -> Value:
         if isinstance(e, A.Var):
@@ -173,7 +181,9 @@ class _Evaluator:
             return arith(e.op, e.ty, left, right)
         if isinstance(e, A.Pow):
             base = self.eval(e.base, env)
-            return base ** as_nat(self.eval(e.exp, env), "exponent")
+            k = as_nat(self.eval(e.exp, env), "exponent")
+            check_power(base, k, e)  # before computing
+            return base**k
         if isinstance(e, A.Builtin):
             args = [self.eval(a, env) for a in e.args]
             if e.name == "abs":
@@ -197,7 +207,7 @@ class _Evaluator:
             return self.eval(e.body, {**env, e.name: self.eval(e.value, env)})
         if isinstance(e, A.Sum):
             total = Fraction(0)
-            for i in self.domain_values(e.domain, env):
+            for i in self.domain_values(e.domain, env, e):
                 total += self.eval(e.body, {**env, e.var: i})
             return total
         if isinstance(e, A.Call):
@@ -251,19 +261,27 @@ class _Evaluator:
             raise Undecidable(f"cannot decide both sides of '{op}' exactly")
         return result
 
-    def domain_values(self, dom: A.Type | A.Range, env: dict[str, Value]) -> list[Value]:
+    def domain_values(
+        self, dom: A.Type | A.Range, env: dict[str, Value], node: Any = None
+    ) -> list[Value]:
+        """The values ``node`` (a sum or quantifier) ranges over, within :data:`MAX_UNROLL`."""
+        what = "the terms of the sum ∑" if isinstance(node, A.Sum) else "the instances of"
+        if isinstance(node, A.Quant):
+            what = f"the instances of {'∀' if node.kind == 'forall' else '∃'} {node.var}"
         if isinstance(dom, A.FinT):
             n = as_nat(self.eval(dom.size, env), "Fin size")
+            self.unroller.charge(n, what, node)
             return [Fraction(i) for i in range(n)]
         if isinstance(dom, A.Range):
             n = as_nat(self.eval(dom.bound, env), "range bound")
+            self.unroller.charge(n, what, node)
             return [Fraction(i) for i in range(n)]
         if isinstance(dom, A.PropT):
             return [False, True]
         raise Undecidable(f"quantifier over the infinite type {dom}")
 
     def quant(self, e: A.Quant, env: dict[str, Value]) -> bool:
-        values = self.domain_values(e.dom, env)
+        values = self.domain_values(e.dom, env, e)
         undecided = False
         for v in values:
             try:
@@ -286,15 +304,21 @@ class _Evaluator:
 def _number(text: Any, ty: A.Type, name: str) -> Fraction:
     if isinstance(text, bool) or not isinstance(text, str | int):
         raise EvalError(f"{name}: expected a number written as a string, got {text!r}")
-    try:
-        value = Fraction(text)
+    try:  # any length: a model value may have more digits than int(str) accepts
+        value = parse_fraction(text) if isinstance(text, str) else Fraction(text)
     except (ValueError, ZeroDivisionError) as exc:
-        raise EvalError(f"{name}: not an exact rational: {text!r}") from exc
+        raise EvalError(f"{name}: not an exact rational: {_shown(text)}") from exc
     if is_integral(ty) and value.denominator != 1:
-        raise EvalError(f"{name}: {ty} value must be an integer, got {text}")
+        raise EvalError(f"{name}: {ty} value must be an integer, got {_shown(text)}")
     if isinstance(ty, A.Scalar) and ty.num is A.Num.NAT and value < 0:
-        raise EvalError(f"{name}: ℕ value must be ≥ 0, got {text}")
+        raise EvalError(f"{name}: ℕ value must be ≥ 0, got {_shown(text)}")
     return value
+
+
+def _shown(text: Any) -> str:
+    if isinstance(text, int):
+        return describe(text)
+    return repr(text) if len(text) <= 80 else f"{text[:40]!r}… ({len(text)} characters)"
 
 
 def _arrow_parts(ty: A.Type) -> tuple[list[A.Type], A.Type]:
@@ -394,6 +418,7 @@ def check_counterexample(statement: A.Statement, cex: Mapping[str, Any]) -> bool
 
 __all__ = [
     "EvalError",
+    "TooLarge",
     "Undecidable",
     "arith",
     "check_counterexample",

@@ -5,6 +5,12 @@ a range bound or an exponent) level by level, 0 … ``max_size``; a size that is
 yields a counterexample, which becomes REFUTED only after the exact re-check of
 :func:`exact.check_counterexample`.  A statement with size parameters is never PROVED: when
 every size up to ``max_size`` is unsatisfiable the verdict is BOUNDED.
+
+Two solvers decide the checks: ``backend="z3"`` (with a strategy) or ``backend="cvc5"`` (the
+same compiled Z3 terms translated to cvc5: :mod:`.cvc5_backend`).  A PROVED verdict is
+*confirmed* by the other solver (cvc5 for Z3, Z3 for cvc5) on exactly the assertions found
+unsatisfiable (after preprocessing) — see :func:`confirm_proved`.  If the other solver finds
+them satisfiable the verdict is ERROR ``"solvers disagree: …"``, never PROVED.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +27,7 @@ import z3
 
 from . import ast as A
 from . import exact
+from .solvers import SolverAnswer, SolverBackend, get_backend, other_solver
 from .strategy import Strategy, strategy_from_any
 from .verdict import ProofOutcome, Verdict
 from .z3_backend import (
@@ -38,7 +45,15 @@ from .z3_backend import (
 #: ``bench/strategies.py`` so that the whole Moneyball catalogue decides in a few seconds.
 DEFAULT_MAX_SIZE = 20
 
-BACKENDS = ("z3", "lean")
+BACKENDS = ("z3", "cvc5", "lean")
+
+#: The confirmation of a PROVED verdict gets the time left of the attempt's budget, but at
+#: least this many seconds (and never more than the whole budget ``timeout_s``): an attempt
+#: takes at most ``timeout_s + CONFIRM_MIN_S``.
+CONFIRM_MIN_S = 1.0
+
+#: How verdict reasons name each solver.
+_LABELS = {"z3": "Z3", "cvc5": "cvc5"}
 
 #: Grace period after the budget before the watchdog interrupts Z3 (its own timeout first).
 _WATCHDOG_GRACE_S = 0.5
@@ -50,10 +65,11 @@ class _Check:
 
     status: str  # "unsat" | "sat" | "unknown"
     reason: str = ""
-    model: z3.ModelRef | None = None
+    model: Any = None  # a z3.ModelRef, or another solver's ModelValues
     rlimit_used: int | None = None
     seconds: float = 0.0
     compiled: Compiled | None = None
+    assertions: list[z3.BoolRef] | None = None  # what was checked (after preprocessing)
 
 
 def prove(
@@ -64,24 +80,38 @@ def prove(
     timeout_s: float = 30.0,
     rlimit: int | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
+    confirm: bool | None = None,
 ) -> ProofOutcome:
     """Decide ``statement`` (``∀ variables, hypotheses → goal``); never raises.
 
     ``timeout_s`` bounds the whole call (split across sizes), ``rlimit`` bounds every Z3 check
-    deterministically, ``max_size`` is the largest size parameter tried.
+    deterministically (cvc5: its own ``rlimit-per`` units), ``max_size`` is the largest size
+    parameter tried.  ``backend`` is ``"z3"`` or ``"cvc5"`` (``strategy``'s preprocessing
+    applies to both; its tactics to Z3 only).  ``confirm``: have the other solver confirm a
+    PROVED verdict (None: the setting ``HMS_CONFIRM_PROVED``, default on).
     """
     start = time.monotonic()
     strategy_json: dict[str, Any] | None = None
     try:
         strat = strategy_from_any(strategy)
         strategy_json = strat.to_json()
-        if backend == "z3":
-            outcome = _prove_z3(statement, strat, start, float(timeout_s), rlimit, int(max_size))
+        if backend in ("z3", "cvc5"):
+            outcome = _prove_z3(
+                statement,
+                strat,
+                start,
+                float(timeout_s),
+                rlimit,
+                int(max_size),
+                solver=backend,
+                confirm=confirm_setting(confirm),
+            )
         elif backend == "lean":
             outcome = _prove_lean()
         else:
             outcome = ProofOutcome(
-                Verdict.ERROR, reason=f"unknown backend {backend!r}; available: z3"
+                Verdict.ERROR,
+                reason=f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}",
             )
     except ValueError as exc:
         outcome = ProofOutcome(Verdict.ERROR, reason=f"bad input: {exc}")
@@ -158,7 +188,11 @@ def _prove_z3(
     timeout_s: float,
     rlimit: int | None,
     max_size: int,
+    *,
+    solver: str = "z3",
+    confirm: bool = False,
 ) -> ProofOutcome:
+    """Enumerate the sizes; ``solver`` decides every check (``"z3"``: ``strat``'s Z3 solver)."""
     if max_size < 0:
         return ProofOutcome(Verdict.ERROR, reason=f"max_size must be ≥ 0, got {max_size}")
     if rlimit is not None and rlimit < 0:
@@ -170,13 +204,39 @@ def _prove_z3(
     deadline = start + timeout_s
     checks: list[dict[str, Any]] = []
     stats: dict[str, Any] = {"size_parameters": sizes, "max_size": max_size, "checks": checks}
+    backend = None if solver == "z3" else get_backend(solver)
     try:
         with _watched_context(timeout_s, fresh=rlimit is not None) as ctx:
-            return _enumerate(statement, strat, ctx, sizes, deadline, rlimit, max_size, stats)
+
+            def confirmation(outcome: ProofOutcome, check: _Check) -> ProofOutcome:
+                return confirm_proved(
+                    outcome,
+                    check.assertions or [],
+                    proved_by=solver,
+                    start=start,
+                    timeout_s=timeout_s,
+                    rlimit=rlimit,
+                    strategy=strat,
+                    statement=statement,
+                    compiled=check.compiled,
+                )
+
+            return _enumerate(
+                statement,
+                strat,
+                ctx,
+                sizes,
+                deadline,
+                rlimit,
+                max_size,
+                stats,
+                backend=backend,
+                confirm=confirmation if confirm else None,
+            )
     finally:
         total = sum(c.get("rlimit") or 0 for c in checks)
         stats["rlimit_count"] = total
-        stats["z3_seconds"] = round(sum(c["seconds"] for c in checks), 6)
+        stats[f"{solver}_seconds"] = round(sum(c["seconds"] for c in checks), 6)
 
 
 def _enumerate(
@@ -188,18 +248,30 @@ def _enumerate(
     rlimit: int | None,
     max_size: int,
     stats: dict[str, Any],
+    *,
+    backend: SolverBackend | None = None,
+    confirm: Callable[[ProofOutcome, _Check], ProofOutcome] | None = None,
 ) -> ProofOutcome:
+    """``backend`` decides every check (None: ``strat``'s Z3 solver); ``confirm`` is applied
+    to a PROVED outcome (with the check that proved it)."""
     checks: list[dict[str, Any]] = stats["checks"]
+    label = _LABELS.get(backend.name, backend.name) if backend is not None else "Z3"
     level_done = -1
     for level, assignments in size_assignments(sizes, max_size):
         for assign in assignments:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return _stopped(
-                    sizes, level_done, assign, Verdict.TIMEOUT, "the time budget ran out", stats
+                    sizes,
+                    level_done,
+                    assign,
+                    Verdict.TIMEOUT,
+                    "the time budget ran out",
+                    stats,
+                    solver=label,
                 )
             try:
-                check = _check(statement, assign, strat, ctx, remaining, rlimit)
+                check = _check(statement, assign, strat, ctx, remaining, rlimit, backend)
             except Unsupported as exc:
                 return ProofOutcome(Verdict.UNSUPPORTED, reason=str(exc), stats=stats)
             checks.append(
@@ -216,14 +288,15 @@ def _enumerate(
             if check.status == "sat":
                 stats["decided_at"] = assign
                 return _refutation(statement, assign, check, stats, ctx)
-            verdict = _classify_unknown(check, deadline, rlimit)
-            return _stopped(sizes, level_done, assign, verdict, check.reason, stats)
+            verdict = _classify_unknown(check, deadline, rlimit, solver=label)
+            return _stopped(sizes, level_done, assign, verdict, check.reason, stats, solver=label)
         level_done = level
     if not sizes:
         stats["decided_at"] = {}
-        return ProofOutcome(
+        proved = ProofOutcome(
             Verdict.PROVED, reason="hypotheses ∧ ¬goal is unsatisfiable", stats=stats
         )
+        return proved if confirm is None else confirm(proved, check)
     names = ", ".join(sizes)
     return ProofOutcome(
         Verdict.BOUNDED,
@@ -240,6 +313,8 @@ def _stopped(
     verdict: Verdict,
     why: str,
     stats: dict[str, Any],
+    *,
+    solver: str = "Z3",
 ) -> ProofOutcome:
     what = "timed out" if verdict is Verdict.TIMEOUT else "undecided"
     if sizes and level_done >= 0:
@@ -254,15 +329,17 @@ def _stopped(
             stats=stats,
         )
     where = f" at {_describe(assign)}" if sizes else ""
-    return ProofOutcome(verdict, reason=f"Z3 {what}{where}: {why}", stats=stats)
+    return ProofOutcome(verdict, reason=f"{solver} {what}{where}: {why}", stats=stats)
 
 
-def _classify_unknown(check: _Check, deadline: float, rlimit: int | None) -> Verdict:
+def _classify_unknown(
+    check: _Check, deadline: float, rlimit: int | None, *, solver: str = "Z3"
+) -> Verdict:
     reason = check.reason.lower()
     if rlimit and (
         "resource" in reason or (check.rlimit_used is not None and check.rlimit_used >= rlimit)
     ):
-        check.reason = f"resource limit exhausted (rlimit {rlimit}; Z3: {check.reason})"
+        check.reason = f"resource limit exhausted (rlimit {rlimit}; {solver}: {check.reason})"
         return Verdict.UNKNOWN
     if time.monotonic() >= deadline - 0.05 or reason in ("timeout", "canceled", "interrupted"):
         return Verdict.TIMEOUT
@@ -276,15 +353,27 @@ def _check(
     ctx: z3.Context,
     remaining_s: float,
     rlimit: int | None,
+    backend: SolverBackend | None = None,
 ) -> _Check:
     t0 = time.monotonic()
     compiled = compile_statement(statement, assign, ctx)
     assertions = compiled.assertions
     if "product-bounds" in strat.preprocess:
         assertions = product_bounds(assertions)
-    check = _solve(assertions, strat, ctx, t0, remaining_s, rlimit)
-    if check.status == "sat":
-        check.compiled = compiled
+    if backend is None:
+        check = _solve(assertions, strat, ctx, t0, remaining_s, rlimit)
+    else:
+        left = remaining_s - (time.monotonic() - t0)
+        answer = backend.check(assertions, timeout_s=left, rlimit=rlimit)
+        check = _Check(
+            answer.status,
+            answer.reason,
+            model=answer.values,
+            rlimit_used=answer.rlimit_used,
+            seconds=time.monotonic() - t0,
+        )
+    check.compiled = compiled
+    check.assertions = assertions
     return check
 
 
@@ -355,6 +444,13 @@ def _refutation(
         return ProofOutcome(Verdict.UNKNOWN, reason=f"{exc}{where}", stats=stats)
     try:
         ok = exact.check_counterexample(statement, cex)
+    except exact.TooLarge as exc:  # a size limit of limits.py: not checkable, not a bug
+        return ProofOutcome(
+            Verdict.UNKNOWN,
+            reason=f"counterexample could not be re-checked exactly{where}: {exc}",
+            counterexample=cex,
+            stats=stats,
+        )
     except exact.EvalError as exc:
         return ProofOutcome(
             Verdict.ERROR,
@@ -384,4 +480,121 @@ def _refutation(
         ),
         counterexample=cex,
         stats=stats,
+    )
+
+
+# --------------------------------------------------------------------------- confirmation
+
+
+def confirm_setting(confirm: bool | None) -> bool:
+    """``confirm``, or the setting ``HMS_CONFIRM_PROVED`` when it is None."""
+    if confirm is not None:
+        return bool(confirm)
+    from hms_celery.settings import get_settings
+
+    return get_settings().confirm_proved
+
+
+def _unconfirmed(answer: SolverAnswer) -> str:
+    reason = answer.reason or "unknown"
+    if reason.lower() in ("timeout", "canceled", "interrupted"):
+        return "unconfirmed (timeout)"
+    return f"unconfirmed (unknown: {reason})"
+
+
+def confirm_proved(
+    outcome: ProofOutcome,
+    assertions: list[z3.BoolRef],
+    *,
+    proved_by: str,
+    start: float,
+    timeout_s: float,
+    rlimit: int | None = None,
+    strategy: Strategy | None = None,
+    statement: A.Statement | None = None,
+    compiled: Compiled | None = None,
+    confirmer: SolverBackend | None = None,
+) -> ProofOutcome:
+    """Have the other solver check ``assertions``, which ``proved_by`` found unsatisfiable
+    (the very assertions it checked, preprocessing included), and record its answer in
+    ``outcome.confirmed_by``: ``{"solver", "version", "status", "seconds", "budget_s"}`` with
+    status ``confirmed``, ``unconfirmed (timeout)``, ``unconfirmed (unknown: …)`` or
+    ``unconfirmed (unsupported: …)``.  An unconfirmed proof stays PROVED: it is one solver's
+    proof, as before confirmation existed.
+
+    If the other solver finds the assertions *satisfiable*, the result is an ERROR outcome
+    whose reason starts ``"solvers disagree:"`` and names both answers (``stats`` holds them
+    under ``"disagreement"``; a statement's counterexample, if the model can be read, is
+    attached with the outcome of its exact re-check) — never PROVED.
+
+    The budget is the time left of the attempt (``start + timeout_s - now``), but at least
+    :data:`CONFIRM_MIN_S` and at most ``timeout_s``.  ``rlimit`` is passed to a confirming Z3
+    only (it is a Z3 budget); ``confirmer`` replaces the other solver (tests)."""
+    name = confirmer.name if confirmer is not None else other_solver(proved_by)
+    budget = min(timeout_s, max(start + timeout_s - time.monotonic(), CONFIRM_MIN_S))
+    record: dict[str, Any] = {"solver": name, "version": None, "budget_s": round(budget, 3)}
+    t0 = time.monotonic()
+    try:
+        solver = confirmer or get_backend(name, **({"strategy": strategy} if name == "z3" else {}))
+        record["version"] = solver.version
+        answer = solver.check(assertions, timeout_s=budget, rlimit=rlimit if name == "z3" else None)
+    except Unsupported as exc:
+        answer = None
+        record["status"] = f"unconfirmed (unsupported: {exc})"
+    except Exception as exc:  # the other solver failing must not lose the proof
+        answer = None
+        record["status"] = f"unconfirmed (unknown: {type(exc).__name__}: {exc})"
+    record["seconds"] = round(answer.seconds if answer else time.monotonic() - t0, 6)
+    if answer is not None:
+        if answer.status == "unsat":
+            record["status"] = "confirmed"
+        elif answer.status == "unknown":
+            record["status"] = _unconfirmed(answer)
+        else:
+            return _disagreement(outcome, record, answer, proved_by, statement, compiled)
+    outcome.confirmed_by = record
+    return outcome
+
+
+def _disagreement(
+    outcome: ProofOutcome,
+    record: dict[str, Any],
+    answer: SolverAnswer,
+    proved_by: str,
+    statement: A.Statement | None,
+    compiled: Compiled | None,
+) -> ProofOutcome:
+    name = record["solver"]
+    proved_version = z3.get_version_string() if proved_by == "z3" else None
+    if proved_by != "z3":
+        from .cvc5_backend import cvc5_version
+
+        proved_version = cvc5_version()
+    record["status"] = "disagrees (sat)"
+    cex: dict[str, Any] | None = None
+    note = ""
+    if statement is not None and compiled is not None and answer.values is not None:
+        try:
+            cex = read_counterexample(compiled, answer.values)
+            ok = exact.check_counterexample(statement, cex)
+            note = {
+                True: f"; {name}'s model passes the exact re-check",
+                False: f"; {name}'s model fails the exact re-check",
+                None: f"; {name}'s model cannot be re-checked exactly",
+            }[ok]
+        except Exception as exc:  # the model is evidence only: never let it crash the verdict
+            note = f"; {name}'s model cannot be read ({exc})"
+    disagreement = {
+        "unsat": {"solver": proved_by, "version": proved_version},
+        "sat": {"solver": name, "version": record["version"], "seconds": record["seconds"]},
+    }
+    return ProofOutcome(
+        Verdict.ERROR,
+        reason=(
+            f"solvers disagree: {proved_by} {proved_version} says unsat (a proof), "
+            f"{name} {record['version']} says sat (a model){note}; not PROVED"
+        ),
+        counterexample=cex,
+        stats={**outcome.stats, "disagreement": disagreement},
+        confirmed_by=record,
     )

@@ -10,7 +10,7 @@ from hms_celery.errors import InputError, StatementError
 from hms_celery.verification.ast import Statement
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 
-Backend = Literal["z3", "lean"]
+Backend = Literal["z3", "cvc5", "lean"]
 
 
 class ProofRequest(BaseModel):
@@ -72,13 +72,24 @@ class ProofRequest(BaseModel):
             raise InputError(f"invalid strategy: {exc}") from None
 
     def run(
-        self, *, timeout: float, max_size: int, rlimit: int | None, strategy: Any = None
+        self,
+        *,
+        timeout: float,
+        max_size: int,
+        rlimit: int | None,
+        strategy: Any = None,
+        confirm: bool | None = None,
     ) -> ProofOutcome:
-        """Decide the statement. Bad input becomes an ERROR verdict, never an exception."""
+        """Decide the statement. Bad input becomes an ERROR verdict, never an exception.
+
+        ``confirm``: the other solver confirms a PROVED verdict (None: ``HMS_CONFIRM_PROVED``;
+        GA fitness evaluations pass False)."""
         from hms_celery.verification.prover import prove
 
         if self.smtlib:
-            return self._run_smtlib(timeout=timeout, rlimit=rlimit, strategy=strategy)
+            return self._run_smtlib(
+                timeout=timeout, rlimit=rlimit, strategy=strategy, confirm=confirm
+            )
         try:
             statement = self.parse()
         except StatementError as exc:
@@ -90,15 +101,21 @@ class ProofRequest(BaseModel):
             timeout_s=self.timeout or timeout,
             rlimit=self.rlimit or rlimit,
             max_size=self.max_size if self.max_size is not None else max_size,
+            confirm=confirm,
         )
 
-    def _run_smtlib(self, *, timeout: float, rlimit: int | None, strategy: Any) -> ProofOutcome:
+    def _run_smtlib(
+        self, *, timeout: float, rlimit: int | None, strategy: Any, confirm: bool | None = None
+    ) -> ProofOutcome:
         from hms_celery.verification.smtlib import decide_smtlib
 
         if self.backend != "z3":
+            # cvc5 still checks SMT-LIB problems: it confirms every unsat Z3 finds.
+            why = " (cvc5 confirms every unsat Z3 finds; backend 'cvc5' takes Lean statements)"
             return ProofOutcome(
                 Verdict.ERROR,
-                reason=f"SMT-LIB problems are decided by the z3 backend, not {self.backend!r}",
+                reason=f"SMT-LIB problems are decided by the z3 backend, not {self.backend!r}"
+                + (why if self.backend == "cvc5" else ""),
                 backend=self.backend,
             )
         return decide_smtlib(
@@ -106,4 +123,5 @@ class ProofRequest(BaseModel):
             strategy=self.strategy if self.strategy is not None else strategy,
             timeout_s=self.timeout or timeout,
             rlimit=self.rlimit or rlimit,
+            confirm=confirm,
         )

@@ -11,12 +11,19 @@ An SMT-LIB problem asks whether its assertions are *satisfiable*.  HMS reads it 
   ERROR ``"internal: model failed re-check"``; an irrational value, or an assertion the model
   cannot evaluate (a quantifier), gives UNKNOWN;
 * ``unknown`` → UNKNOWN or TIMEOUT, classified as for statements;
-* text Z3 cannot parse → ERROR with Z3's message.
+* text that does not parse, or a command HMS refuses → ERROR naming the command and its
+  ``line:column``.
 
-The text is read by Z3's own parser (``z3.parse_smt2_string``): declarations, definitions and
-the top-level assertions count; ``set-logic``, ``set-info``, ``set-option``, ``check-sat``,
-``get-model``, ``get-value`` and the like are accepted and ignored, nothing after ``(exit)`` is
-read, and assertions made inside a ``push``/``pop`` scope are dropped with it.
+The text is pure data: :mod:`.smtlib_reader` reads it first (HMS's own SMT-LIB 2.6 reader)
+and refuses everything but an allow-list — declarations, definitions, ``assert``,
+``set-logic``, ``set-info``, ``push``/``pop``, ``check-sat``, the queries ``get-model``,
+``get-value``, ``eval``, ``get-info`` after it (accepted and ignored), ``exit``.  Every
+``set-option``, ``include``, ``echo`` and unknown command is an ERROR, as are NUL bytes and
+other non-text.  Assertions made in a popped ``push`` scope are not part of the problem; the
+problem is what is asserted at the ``check-sat``.  Only the declarations, definitions,
+assertions and the logic are then given to Z3's parser (``z3.parse_smt2_string``), re-emitted
+from the reader's tokens, in a fresh Z3 context per problem: Z3 never runs a command that
+touches a file or its global parameters.
 """
 
 from __future__ import annotations
@@ -27,9 +34,8 @@ from typing import Any
 
 import z3
 
-from hms_celery.errors import InputError
-
 from . import prover
+from .smtlib_reader import SYNTAX, Problem, SmtlibError, read_problem
 from .strategy import Strategy, strategy_from_any
 from .verdict import ProofOutcome, Verdict
 from .z3_backend import CounterexampleError, _value_json, product_bounds
@@ -37,24 +43,32 @@ from .z3_backend import CounterexampleError, _value_json, product_bounds
 __all__ = ["SmtlibError", "decide_smtlib", "parse_smtlib"]
 
 
-class SmtlibError(InputError):
-    """SMT-LIB text that Z3 cannot parse; the message is Z3's."""
-
-
 def parse_smtlib(text: str, ctx: z3.Context | None = None) -> list[z3.BoolRef]:
-    """The top-level assertions of ``text`` in ``ctx`` (a fresh context if None).
+    """The assertions of the SMT-LIB problem ``text`` in ``ctx`` (a fresh context if None).
 
-    Raises :class:`SmtlibError` with Z3's message (``line L column C: …``)."""
+    Raises :class:`SmtlibError`: the reader's message (a refused command or malformed text,
+    with its ``line:column``) or Z3's (``line L column C: …``, positions in ``text``)."""
+    problem = read_problem(text)
     try:
-        return list(z3.parse_smt2_string(text, ctx=ctx or z3.Context()))
+        assertions = list(z3.parse_smt2_string(problem.to_smt2(), ctx=ctx or z3.Context()))
     except z3.Z3Exception as exc:
-        raise SmtlibError(f"SMT-LIB text does not parse: {_z3_message(exc)}") from None
+        raise SmtlibError(f"{SYNTAX}: {_z3_message(exc, problem)}") from None
+    if len(assertions) != problem.assertions:  # the reader and Z3 must read the same commands
+        raise SmtlibError(
+            f"internal: Z3 read {len(assertions)} assertion(s) where HMS read {problem.assertions}"
+        )
+    return assertions
 
 
-def _z3_message(exc: z3.Z3Exception) -> str:
+def _z3_message(exc: z3.Z3Exception, problem: Problem) -> str:
+    """Z3's error messages, and the command the first one is about."""
     raw = exc.value.decode(errors="replace") if isinstance(exc.value, bytes) else str(exc.value)
     found = re.findall(r'\(error "(.*?)"\)', raw, flags=re.S)
-    return "; ".join(found) if found else raw.strip()
+    message = "; ".join(found) if found else raw.strip()
+    where = re.match(r"line (\d+) column (\d+)", message)
+    # Z3's columns count from 0; the reader's (like an editor's) from 1.
+    command = problem.command_at(int(where[1]), int(where[2]) + 1) if where else None
+    return f"{message} (in {command})" if command else message
 
 
 def decide_smtlib(
@@ -63,17 +77,20 @@ def decide_smtlib(
     strategy: Strategy | dict[str, Any] | str | None = None,
     timeout_s: float = 30,
     rlimit: int | None = None,
+    confirm: bool | None = None,
 ) -> ProofOutcome:
     """Decide the SMT-LIB problem ``text`` (see the module docstring); never raises.
 
-    ``strategy``, ``timeout_s`` and ``rlimit`` mean what they mean for
+    ``strategy``, ``timeout_s``, ``rlimit`` and ``confirm`` (cvc5 confirms an ``unsat``:
+    :func:`~hms_celery.verification.prover.confirm_proved`) mean what they mean for
     :func:`~hms_celery.verification.prover.prove`."""
     start = time.monotonic()
     strategy_json: dict[str, Any] | None = None
     try:
         strat = strategy_from_any(strategy)
         strategy_json = strat.to_json()
-        outcome = _decide(text, strat, start, float(timeout_s), rlimit)
+        confirm = prover.confirm_setting(confirm)
+        outcome = _decide(text, strat, start, float(timeout_s), rlimit, confirm=confirm)
     except ValueError as exc:
         outcome = ProofOutcome(Verdict.ERROR, reason=f"bad input: {exc}")
     except Exception as exc:
@@ -85,12 +102,20 @@ def decide_smtlib(
 
 
 def _decide(
-    text: str, strat: Strategy, start: float, timeout_s: float, rlimit: int | None
+    text: str,
+    strat: Strategy,
+    start: float,
+    timeout_s: float,
+    rlimit: int | None,
+    *,
+    confirm: bool = False,
 ) -> ProofOutcome:
     if rlimit is not None and rlimit < 0:
         return ProofOutcome(Verdict.ERROR, reason=f"rlimit must be ≥ 0, got {rlimit}")
     deadline = start + timeout_s
-    with prover._watched_context(timeout_s, fresh=rlimit is not None) as ctx:
+    # A fresh context per problem: nothing of a previous problem (terms, declarations) is
+    # in it, and none of this one outlives it.
+    with prover._watched_context(timeout_s, fresh=True) as ctx:
         try:
             original = parse_smtlib(text, ctx)
         except SmtlibError as exc:
@@ -118,7 +143,18 @@ def _decide(
         stats["rlimit_count"] = check.rlimit_used or 0
         stats["z3_seconds"] = entry["seconds"]
         if check.status == "unsat":
-            return ProofOutcome(Verdict.PROVED, reason="unsat", stats=stats)
+            proved = ProofOutcome(Verdict.PROVED, reason="unsat", stats=stats)
+            if not confirm:
+                return proved
+            return prover.confirm_proved(
+                proved,
+                assertions,
+                proved_by="z3",
+                start=start,
+                timeout_s=timeout_s,
+                rlimit=rlimit,
+                strategy=strat,
+            )
         if check.status == "sat":
             assert check.model is not None
             return _refutation(original, symbols, check.model, stats)

@@ -18,11 +18,17 @@ A strategy with no pipeline, no decider and no schedule is Z3's plain ``Solver()
 Strategies are frozen and hashable, round-trip through JSON (:meth:`Strategy.to_json`,
 :meth:`Strategy.from_json`), and are validated against the tactics and parameters of the
 installed Z3: an unknown tactic or a badly typed parameter raises :class:`ValueError` naming it.
+
+The unsat gate is an allow-list: a strategy may only name tactics of :data:`SOUND_TACTICS`,
+whose ``unsat`` is a proof.  Any other tactic — an under-approximation such as ``nla2bv`` or
+``add-bounds``, local search, or simply one nobody has vetted — is rejected with a
+:class:`ValueError` naming it, never silently trusted.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,10 +43,49 @@ PREPROCESS_STEPS: dict[str, str] = {
     "factor-bound lemmas implied by the hypotheses (sound: only implied facts are added)",
 }
 
-#: Tactics that may under-approximate the goal: their ``unsat`` is not a proof.
-UNDER_APPROXIMATING_TACTICS: frozenset[str] = frozenset(
-    {"nla2bv", "add-bounds", "sls-smt", "qfbv-sls", "bv-slice"}
-)
+#: The tactics a strategy may use: each preserves unsatisfiability — it rewrites the goal into
+#: an equivalent or equisatisfiable one, or one implied by it (an over-approximation), so an
+#: ``unsat`` of its result is an ``unsat`` of the input — or it is a complete decider.  Z3's
+#: logic strategies (``qflia``, ``qflra``, ``qfnra``) are Z3's own defaults for those logics:
+#: their inner under-approximations (``add-bounds`` in ``qflia``'s model finder) mark the goal
+#: imprecise, and Z3 then reports no ``unsat`` for it (``fail-if-undecided``).  Not here, and so
+#: rejected: ``nla2bv``, ``add-bounds`` (under-approximations), ``sls-smt``/``qfbv-sls``/
+#: ``bv-slice``, ``qfnia`` (built on ``nla2bv``), and every tactic nobody has vetted.
+SOUND_TACTICS: dict[str, str] = {
+    # rewrites (equivalence-preserving)
+    "simplify": "equivalence-preserving rewriting",
+    "propagate-values": "substitutes values implied by the goal",
+    "ctx-simplify": "contextual simplification (equivalence-preserving)",
+    "ctx-solver-simplify": "solver-checked contextual simplification (equivalence-preserving)",
+    "elim-term-ite": "names term if-then-else by fresh constants with their definitions",
+    "blast-term-ite": "hoists term if-then-else (equivalence-preserving)",
+    "cofactor-term-ite": "case-splits on term if-then-else (equivalence-preserving)",
+    "propagate-ineqs": "propagates bounds, drops subsumed inequalities (equivalence-preserving)",
+    "nnf": "negation normal form (equisatisfiable)",
+    "tseitin-cnf": "Tseitin CNF (equisatisfiable)",
+    "elim-and": "rewrites and as not-or (equivalence-preserving)",
+    "der": "destructive equality resolution (equivalence-preserving)",
+    "distribute-forall": "distributes forall over conjunctions (equivalence-preserving)",
+    "skip": "does nothing",
+    # rewrites (equisatisfiable: a model of the result gives a model of the input)
+    "solve-eqs": "eliminates variables by solving equations (equisatisfiable)",
+    "elim-uncnstr": "eliminates unconstrained terms (equisatisfiable)",
+    "purify-arith": "names division, mod, to_int… by constrained constants (equisatisfiable)",
+    "normalize-bounds": "shifts bounded variables to lower bound 0 (equisatisfiable)",
+    "lia2card": "0-1 integers as cardinality constraints (equisatisfiable)",
+    "split-clause": "splits a clause into subgoals (unsat only if every subgoal is)",
+    "qe": "quantifier elimination (equivalence-preserving)",
+    "qe-light": "light quantifier elimination (equivalence-preserving)",
+    # deciders (complete for their fragment, or giving up with unknown)
+    "smt": "Z3's SMT core",
+    "sat": "Z3's SAT core (propositional goals)",
+    "nlsat": "nonlinear real arithmetic decision procedure",
+    "qfnra-nlsat": "purify-arith and friends, then nlsat",
+    "qfnra": "Z3's QF_NRA strategy (nlsat and smt portfolios)",
+    "qflra": "Z3's QF_LRA strategy",
+    "qflia": "Z3's QF_LIA strategy (imprecise goals are never reported unsat)",
+    "qfuf": "Z3's QF_UF strategy",
+}
 
 MAX_SCHEDULE_DEPTH = 3
 
@@ -90,6 +135,8 @@ def _solver_param_kinds() -> dict[str, int]:
 
 
 def _check_value(where: str, name: str, kind: int, value: Any) -> None:
+    if kind == z3.Z3_PK_STRING:  # free text can name a file: no string parameter is taken
+        raise ValueError(f"{where}: string parameter {name!r} is not accepted in a strategy")
     ok = {
         z3.Z3_PK_BOOL: isinstance(value, bool),
         z3.Z3_PK_UINT: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
@@ -119,7 +166,21 @@ def _freeze_params(where: str, params: Any) -> tuple[tuple[str, ParamValue], ...
     for key in params:
         if not isinstance(key, str):
             raise ValueError(f"{where}: parameter name {key!r} is not a string")
+        if _OUTPUT_PARAM.search(key):
+            raise ValueError(
+                f"{where}: parameter {key!r} is refused: it writes files or output on the worker "
+                "(strategies are data; logging, dumping and tracing are not allowed)"
+            )
     return tuple(sorted(params.items()))
+
+
+#: Z3 parameters that open files or print on the worker (``smtlib2_log``, ``proof.log``,
+#: ``axioms2files``, ``arith.dump_lemmas``, ``lemmas2console``, ``mbqi.trace``, ``qi.profile``,
+#: ``cancel_backup_file``, …): a strategy comes from a user, so none of them is accepted.
+_OUTPUT_PARAM = re.compile(
+    r"log(?!ic)|file|dump|trace|profile|console|backup|display|print|verbose|output|stats",
+    re.IGNORECASE,
+)
 
 
 # --------------------------------------------------------------------------- data model
@@ -135,6 +196,11 @@ class TacticStep:
     def __post_init__(self) -> None:
         if not isinstance(self.tactic, str) or self.tactic not in available_tactics():
             raise ValueError(f"unknown tactic {self.tactic!r} (see z3.tactics())")
+        if self.tactic not in SOUND_TACTICS:
+            raise ValueError(
+                f"tactic {self.tactic!r} is not on the allow-list of tactics whose unsat is a "
+                "proof (strategy.SOUND_TACTICS); it may under-approximate the goal"
+            )
         object.__setattr__(self, "params", _freeze_params(f"tactic {self.tactic!r}", self.params))
         kinds = tactic_param_kinds(self.tactic)
         for name, value in self.params:
@@ -252,8 +318,9 @@ class Strategy:
 
     @property
     def sound_for_unsat(self) -> bool:
-        """False if some tactic may under-approximate (then ``unsat`` is not a proof)."""
-        return not (set(self.tactic_names()) & UNDER_APPROXIMATING_TACTICS)
+        """True if every tactic is on the allow-list :data:`SOUND_TACTICS` (then ``unsat`` is a
+        proof); always, for a validated strategy: the prover checks it again all the same."""
+        return set(self.tactic_names()) <= set(SOUND_TACTICS)
 
     # ------------------------------------------------------------------ building
 

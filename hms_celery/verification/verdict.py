@@ -26,6 +26,11 @@ class ProofOutcome:
     ``counterexample`` maps every statement variable to a JSON value made of exact rationals
     written as strings (``"3/2"``, ``"-100"``): a scalar is a string, a vector ``Fin n → ℝ`` a
     list of strings, a function ``ℝ → ℝ`` ``{"entries": [[x, y], ...], "else": y}``.
+
+    ``confirmed_by`` (PROVED, and a disagreement's ERROR): the other solver's check of the
+    assertions found unsatisfiable — ``{"solver", "version", "status", "seconds",
+    "budget_s"}``, status ``"confirmed"`` or ``"unconfirmed (timeout | unknown: … |
+    unsupported: …)"`` (see :func:`~.prover.confirm_proved`); None when not confirmed at all.
     """
 
     verdict: Verdict
@@ -36,6 +41,7 @@ class ProofOutcome:
     strategy: dict[str, Any] | None = None
     elapsed_s: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    confirmed_by: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -28,7 +28,8 @@ from typing import Any
 import z3
 
 from . import ast as A
-from . import exact
+from . import exact, limits
+from .bignum import decimal_to_int, describe, fraction_to_str, int_to_decimal
 
 Value = Any  # Fraction | bool | z3.ExprRef | Callable[[Value], Value]
 
@@ -203,6 +204,7 @@ class Compiler:
         self.sizes = dict(sizes)
         self.fresh = itertools.count()
         self.side: list[z3.BoolRef] = []  # extra facts (e.g. ℕ-valued function ≥ 0)
+        self.unroller = limits.Unroller()  # MAX_UNROLL terms per compiled instance
 
     # ------------------------------------------------------------------ helpers
 
@@ -217,9 +219,9 @@ class Compiler:
             sort = sort_of(ty, self.ctx)
             if sort.kind() == z3.Z3_INT_SORT:
                 if v.denominator != 1:
-                    raise Unsupported(f"non-integer literal {v} of type {ty}")
-                return z3.IntVal(v.numerator, self.ctx)
-            return z3.RealVal(f"{v.numerator}/{v.denominator}", self.ctx)
+                    raise Unsupported(f"non-integer literal {describe(v)} of type {ty}")
+                return z3.IntVal(int_to_decimal(v.numerator), self.ctx)
+            return z3.RealVal(fraction_to_str(v), self.ctx)
         if isinstance(v, z3.ExprRef):
             sort = sort_of(ty, self.ctx)
             if v.sort().kind() == z3.Z3_INT_SORT and sort.kind() == z3.Z3_REAL_SORT:
@@ -289,6 +291,7 @@ class Compiler:
             return const
         assert isinstance(ty.dom, A.FinT)
         n = self.concrete_nat(ty.dom.size, env, f"the length of {name}")
+        self.unroller.charge(n, f"the entries of the vector {name}", ty.dom.size)
         return [self._vector_consts(f"{name}[{i}]", ty.cod, env) for i in range(n)]
 
     def _vector_fn(self, items: Any, name: str) -> Value:
@@ -362,9 +365,12 @@ class Compiler:
             base = self.expr(e.base, env, 0, bound)
             k = self.concrete_nat(e.exp, env, "the exponent")
             if isinstance(base, Fraction):
+                limits.check_power(base, k, e)  # before computing: 3 ^ 3 ^ 3 ^ 3 is refused
                 return base**k
             if k == 0:
                 return Fraction(1)
+            limits.check_symbolic_power(k, e)
+            self.unroller.charge(k, "the factors of the power", e)
             return reduce(lambda a, b: a * b, [base] * k)
         if isinstance(e, A.Builtin):
             args = [self.expr(a, env, 0, bound) for a in e.args]
@@ -399,6 +405,7 @@ class Compiler:
             return self.expr(e.body, {**env, e.name: value}, pol, bound)
         if isinstance(e, A.Sum):
             n = self.bound_of(e.domain, env)
+            self.unroller.charge(n, "the terms of the sum ∑", e)
             terms = [self.expr(e.body, {**env, e.var: Fraction(i)}, 0, bound) for i in range(n)]
             return self.add_all(terms, e.ty)
         if isinstance(e, A.Call):
@@ -421,6 +428,12 @@ class Compiler:
         if isinstance(e, A.Quant):
             return self.quant(e, env, pol, bound)
         raise Unsupported(f"the construct {type(e).__name__}")
+
+    def _unrolled_bound(self, e: A.Quant, dom: A.FinT, env: dict[str, Value]) -> int:
+        n = self.bound_of(dom, env)
+        kind = "∀" if e.kind == "forall" else "∃"
+        self.unroller.charge(n, f"the instances of {kind} {e.var} : Fin n", e)
+        return n
 
     def bound_of(self, dom: A.FinT | A.Range, env: dict[str, Value]) -> int:
         if isinstance(dom, A.FinT):
@@ -468,7 +481,7 @@ class Compiler:
         raise Unsupported(f"operator {e.op!r}")
 
     def fin_binop(self, e: A.BinOp, n: int, left: Value, right: Value) -> Value:
-        """``+ - * / %`` on ``Fin n`` values (integers in ``[0, n)``), as :func:`exact.fin_arith`."""
+        """``+ - * / %`` on ``Fin n`` values (integers in ``[0, n)``), as ``exact.fin_arith``."""
         if isinstance(left, Fraction) and isinstance(right, Fraction):
             return exact.fin_arith(e.op, n, left, right)
         if n <= 0:
@@ -532,7 +545,7 @@ class Compiler:
             values: list[Value] = (
                 [False, True]
                 if isinstance(dom, A.PropT)
-                else [Fraction(i) for i in range(self.bound_of(dom, env))]
+                else [Fraction(i) for i in range(self._unrolled_bound(e, dom, env))]
             )
             parts = [self.expr(e.body, {**env, e.var: v}, pol, bound) for v in values]
             if e.kind == "forall":
@@ -585,17 +598,28 @@ def compile_statement(
 ) -> Compiled:
     """Compile one instance (every size parameter in ``sizes``) of ``statement``."""
     defs = {**statement.definitions, **(definitions or {})}
-    return Compiler(ctx, defs, sizes).statement(statement)
+    try:
+        return Compiler(ctx, defs, sizes).statement(statement)
+    except limits.TooLarge as exc:  # a size limit (limits.py): outside what HMS computes
+        raise Unsupported(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- product bounds
 
 
-def _numeral(t: z3.ExprRef) -> Fraction | None:
+def _exact_value(t: z3.ExprRef) -> Fraction:
+    """A Z3 integer or rational numeral as a Fraction, of any size (``as_long()`` goes
+    through ``int(str)``, which Python limits to 4300 digits)."""
     if z3.is_int_value(t):
-        return Fraction(t.as_long())
-    if z3.is_rational_value(t):
-        return Fraction(t.numerator_as_long(), t.denominator_as_long())
+        return Fraction(decimal_to_int(t.as_string()))
+    return Fraction(
+        decimal_to_int(t.numerator().as_string()), decimal_to_int(t.denominator().as_string())
+    )
+
+
+def _numeral(t: z3.ExprRef) -> Fraction | None:
+    if z3.is_int_value(t) or z3.is_rational_value(t):
+        return _exact_value(t)
     # SMT-LIB writes negative constants as ``(- 100.0)``: a unary minus of a numeral.
     if z3.is_app_of(t, z3.Z3_OP_UMINUS):
         inner = _numeral(t.arg(0))
@@ -803,8 +827,8 @@ def product_bounds(assertions: list[z3.BoolRef], max_monomials: int = 5000) -> l
 
     def numeral(c: Fraction, like: z3.ExprRef) -> z3.ExprRef:
         if like.is_real():
-            return z3.RealVal(f"{c.numerator}/{c.denominator}", like.ctx)
-        return z3.IntVal(int(c), like.ctx)
+            return z3.RealVal(fraction_to_str(c), like.ctx)
+        return z3.IntVal(int_to_decimal(int(c)), like.ctx)
 
     def divide(t: z3.ExprRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
         """``a / b`` as a fresh ``D`` with ``b ≠ 0 → D·b = a`` (and the sign of ``D``)."""
@@ -900,10 +924,8 @@ def _value_json(v: z3.ExprRef, what: str) -> Any:
         return True
     if z3.is_false(v):
         return False
-    if z3.is_int_value(v):
-        return str(v.as_long())
-    if z3.is_rational_value(v):
-        return str(Fraction(v.numerator_as_long(), v.denominator_as_long()))
+    if z3.is_int_value(v) or z3.is_rational_value(v):
+        return fraction_to_str(_exact_value(v))
     if z3.is_algebraic_value(v):
         approx = v.approx(12).as_decimal(12).rstrip("?")
         raise CounterexampleError(f"counterexample is irrational ({what} ≈ {approx})")

@@ -37,7 +37,7 @@ from hms_celery.errors import InputError
 from tests.conftest import REPO, WorkerProcess
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "hms_echo_skill"
-BUILTINS = {"prove.z3", "health", "supervisor", "ga"}
+BUILTINS = {"prove.z3", "prove.cvc5", "health", "supervisor", "ga"}
 
 
 @pytest.fixture
@@ -84,6 +84,16 @@ def test_builtins_load_from_entry_points() -> None:
     assert isinstance(skills.PROVE_Z3, ProveZ3Skill)
     assert skills.PROVE_Z3 is get_skill("prove.z3")
     assert skills.PROOF_QUEUES["z3"] == "prove.z3"
+    assert skills.PROOF_QUEUES["cvc5"] == "prove.cvc5"
+    cvc5 = get_skill("prove.cvc5")
+    assert (cvc5.queue, cvc5.task_name, cvc5.proof_backend) == (
+        "prove.cvc5",
+        "hms.skill.prove.cvc5",
+        "cvc5",
+    )
+    assert cvc5.can_handle({"backend": "cvc5"}) and not cvc5.can_handle({"backend": "z3"})
+    # hms.prove belongs to prove.z3's routes; the client names prove.cvc5's queue itself
+    assert task_routes()["hms.prove"]["queue"] == "prove.z3"
     rows = {row["id"]: row for row in skill_info()}
     assert rows["prove.z3"]["source"].startswith(f"prove.z3 = {declared['prove.z3']}")
     assert rows["health"] | {"source": ""} == {
@@ -211,7 +221,11 @@ def test_register_skill_programmatically(monkeypatch: pytest.MonkeyPatch) -> Non
     try:
         skill = register_skill(Lean)
         assert get_skill("prove.lean") is skill
-        assert skills.PROOF_QUEUES == {"z3": "prove.z3", "lean": "prove.lean"}
+        assert skills.PROOF_QUEUES == {
+            "z3": "prove.z3",
+            "cvc5": "prove.cvc5",
+            "lean": "prove.lean",
+        }
         assert task_routes()["hms.skill.prove.lean"]["queue"] == "prove.lean"
         assert reload_skills()["prove.lean"].queue == "prove.lean"  # survives a reload
         with pytest.raises(SkillError, match=r"queue .prove\.z3. is .prove\.z3."):
@@ -224,7 +238,7 @@ def test_register_skill_programmatically(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.undo()
         reload_skills()
     assert "prove.lean" not in skills.SKILLS
-    assert skills.PROOF_QUEUES == {"z3": "prove.z3"}
+    assert skills.PROOF_QUEUES == {"z3": "prove.z3", "cvc5": "prove.cvc5"}
 
 
 def test_the_echo_plugin_is_discovered_on_the_path(

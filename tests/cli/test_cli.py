@@ -113,6 +113,42 @@ def test_check_of_the_moneyball_catalogue_agrees(worker, stack_env) -> None:
     refuted = [r for r in rows if r["verdict"] == "REFUTED"]
     assert {"war-bounds-original", "drp-upper-original"} <= {r["theorem_id"] for r in refuted}
     assert all(r["counterexample"] for r in refuted)
+    # every PROVED claim was confirmed by cvc5; nothing else was (BOUNDED is no proof)
+    proved = [r for r in rows if r["verdict"] == "PROVED"]
+    assert proved and all(r["confirmed_by"]["status"] == "confirmed" for r in proved)
+    assert all(r["confirmed_by"]["solver"] == "cvc5" for r in proved)
+    assert all(r["confirmed_by"] is None for r in rows if r["verdict"] != "PROVED")
+
+
+def test_check_and_prove_show_the_confirmation(worker, stack_env, tmp_path: Path) -> None:
+    claims = [
+        {
+            "theorem_id": "tiny-true",
+            "natural_language": "squares are non-negative",
+            "formal_expression": "x * x ≥ 0",
+            "assumptions": [],
+            "variables": {"x": "ℝ"},
+            "expected": "PROVED",
+        },
+        {
+            "theorem_id": "tiny-false",
+            "natural_language": "a false claim",
+            "formal_expression": "x ≤ 1",
+            "assumptions": ["h_pos: x > 0"],
+            "variables": {"x": "ℝ"},
+            "expected": "REFUTED",
+        },
+    ]
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps(claims))
+    done = hms("check", str(path), env={**stack_env, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = {ln.split("│")[1].strip(): ln for ln in done.stdout.splitlines() if "tiny-" in ln}
+    assert "PROVED ✓cvc5" in lines["tiny-true"]
+    assert "REFUTED" in lines["tiny-false"] and "✓" not in lines["tiny-false"]
+    proved = hms("prove", "∀ x : ℝ, x * x ≥ 0", env=stack_env)
+    assert proved.returncode == 0, proved.stderr
+    assert "confirmed by cvc5 1.4.2 in " in proved.stdout
 
 
 def test_status_and_theorems(worker, stack_env) -> None:

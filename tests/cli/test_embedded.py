@@ -66,6 +66,19 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         )
         assert proved.returncode == 0, proved.stderr
         assert json.loads(proved.stdout)["verdict"] == "PROVED"
+        # cvc5 on a fresh `hms up`, through the installed console script
+        console = Path(sys.executable).with_name("hms")
+        square = "∀ a b : ℝ, 0 ≤ a → a ≤ b → a * a ≤ b * b"
+        by_cvc5 = subprocess.run(
+            [str(console), "prove", square, "--backend", "cvc5"],
+            env={**env, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert by_cvc5.returncode == 0, by_cvc5.stdout + by_cvc5.stderr
+        assert by_cvc5.stdout.startswith("PROVED"), by_cvc5.stdout
+        assert "confirmed by z3" in by_cvc5.stdout, by_cvc5.stdout
 
         def hms(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
@@ -73,7 +86,10 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path: Path) -
             )
 
         agents = json.loads(hms("agents", "--json").stdout)
-        assert {tuple(sorted(a["skills"])) for a in agents} == {("prove.z3",), ("ga", "supervisor")}
+        assert {tuple(sorted(a["skills"])) for a in agents} == {
+            ("prove.cvc5", "prove.z3"),
+            ("ga", "supervisor"),
+        }
         assert all(a["state"] in ("READY", "BUSY") for a in agents)
         spawned = hms("agents", "spawn", "--skill", "prove.z3", "-c", "1")
         assert spawned.returncode == 0, spawned.stderr

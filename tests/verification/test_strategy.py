@@ -123,10 +123,39 @@ def test_build_gives_a_solver_in_the_given_context():
     assert not plain.has_tactic and plain.tactic(ctx) is None
 
 
-def test_under_approximating_tactics_are_flagged():
-    s = Strategy.from_json({"pipeline": ["nla2bv"], "decider": "smt"})
-    assert not s.sound_for_unsat
-    assert DEFAULT_STRATEGY.sound_for_unsat
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"pipeline": ["nla2bv"], "decider": "smt"},  # an under-approximation
+        {"decider": "sls-smt"},  # local search
+        {"decider": "qfnia"},  # built on nla2bv
+        {"pipeline": ["add-bounds"], "decider": "smt"},
+        {"schedule": [{"timeout_ms": 100, "strategy": {"decider": "qfbv-sls"}}], "decider": "smt"},
+        {"decider": {"tactic": "subpaving", "params": {}}},  # installed but never vetted
+    ],
+)
+def test_a_tactic_off_the_allow_list_is_rejected_by_name(data):
+    from hms_celery.verification.strategy import SOUND_TACTICS
+
+    names = [s if isinstance(s, str) else s["tactic"] for s in data.get("pipeline", [])]
+    decider = data.get("decider")
+    names.append(decider if isinstance(decider, str) else decider["tactic"])
+    names += [sl["strategy"]["decider"] for sl in data.get("schedule", [])]
+    bad = next(n for n in names if n not in SOUND_TACTICS)
+    with pytest.raises(ValueError, match=f"tactic '{bad}' is not on the allow-list"):
+        Strategy.from_json(data)
+    with pytest.raises(ValueError, match=bad):
+        strategy_from_any(json.dumps(data))  # the JSON text a task carries: same gate
+
+
+def test_every_named_strategy_is_on_the_allow_list():
+    from hms_celery.verification.strategy import SOUND_TACTICS, available_tactics
+
+    assert set(SOUND_TACTICS) <= available_tactics()
+    assert not {"nla2bv", "add-bounds", "sls-smt", "qfbv-sls", "qfnia"} & set(SOUND_TACTICS)
+    for s in NAMED_STRATEGIES.values():
+        assert s.sound_for_unsat
+        assert set(s.tactic_names()) <= set(SOUND_TACTICS)
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_STRATEGIES))
@@ -151,3 +180,25 @@ def test_schedule_falls_back_to_the_next_slice():
     st = stmt([("f", f.ty)], [cmp(">", fx, lit(1))], cmp(">", fx, lit(0)))
     out = prove(st, strategy=s, timeout_s=20)
     assert out.verdict is Verdict.PROVED, out.reason
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"smtlib2_log": "/tmp/hms-strategy-log.smt2"},
+        {"proof.log": "/tmp/hms-proof.log"},
+        {"axioms2files": True},
+        {"arith.dump_lemmas": True},
+        {"lemmas2console": True},
+        {"mbqi.trace": True},
+        {"cancel_backup_file": "/tmp/hms-backup"},
+    ],
+)
+def test_a_strategy_cannot_make_z3_write_files_or_output(params, tmp_path, monkeypatch):
+    """A strategy is user data: parameters that log, dump or trace are refused (issue 8)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"refused|not accepted"):
+        strategy_from_any({"name": "hostile", "params": params})
+    with pytest.raises(ValueError, match=r"refused|not accepted"):
+        strategy_from_any({"name": "hostile", "pipeline": [{"tactic": "smt", "params": params}]})
+    assert list(tmp_path.iterdir()) == []

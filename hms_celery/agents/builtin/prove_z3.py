@@ -34,6 +34,7 @@ class ProveZ3Skill(Skill):
         from hms_celery.errors import InputError
         from hms_celery.settings import get_settings
         from hms_celery.verification.request import ProofRequest
+        from hms_celery.verification.sandbox import run_request
         from hms_celery.verification.verdict import ProofOutcome, Verdict
 
         settings = get_settings()
@@ -41,7 +42,8 @@ class ProveZ3Skill(Skill):
             request = ProofRequest.build(**payload)
         except InputError as exc:
             return ProofOutcome(Verdict.ERROR, reason=str(exc)).to_json()
-        outcome = request.run(
+        outcome = run_request(  # in the prover child process (HMS_PROVER_SANDBOX)
+            request,
             timeout=settings.prover_timeout,
             max_size=settings.bounded_max_size,
             rlimit=settings.prover_rlimit,

@@ -1,0 +1,532 @@
+"""Run proof attempts in a kill-able child process: every attempt ends within its time limit.
+
+The in-process bounds are not enough: Z3 does not always honour ``ctx.interrupt()`` promptly
+(a nonlinear problem can keep it busy for a minute past a 5 s timeout), and a big-integer
+operation in Python cannot be interrupted at all.  So a worker process runs each attempt —
+parse, compile, solve, confirm, exact re-check — in a **persistent child process** (a fresh
+interpreter: ``python -m hms_celery.verification.sandbox``; Celery's prefork children are
+daemonic and may not use :mod:`multiprocessing`), speaking JSON lines over its stdin/stdout
+(JSON only, never pickle):
+
+* request ``{"id": n, "op": "prove", "payload": {...}, "options": {...}}`` — ``payload`` is
+  the validated :class:`~.request.ProofRequest` as JSON, ``options`` the keyword arguments of
+  :meth:`~.request.ProofRequest.run` (timeout, max_size, rlimit, strategy, confirm …);
+* reply ``{"id": n, "outcome": {...}}`` (``ProofOutcome.to_json()``).
+
+The parent waits at most the attempt's time limit ``T`` plus :data:`KILL_MARGIN_S`.  Inside
+the child the usual in-process bounds act first (Z3's own timeout, then the watchdog's
+interrupt 0.5 s later; a PROVED verdict's confirmation gets at least
+``prover.CONFIRM_MIN_S`` = 1 s); the kill is the backstop:
+
+* **overrun** — the child is SIGKILLed and the outcome is TIMEOUT ("the attempt overran its
+  time limit of T s and was stopped");
+* **crash** — the child died (a segfault, the kernel's OOM killer, an exit): ERROR
+  "internal: the prover process died: …";
+
+either way a fresh child is started right away (in the background: its start-up, ~0.3 s, is
+not part of any attempt's limit) and the worker process itself never dies.  The child's
+address space is limited (``RLIMIT_AS``, setting ``HMS_PROVER_SANDBOX_MEMORY_MB``, default
+4096) so that hostile input cannot take the machine down.  It inherits the worker's
+environment and working directory, hence the same settings; a change of any ``HMS_*``
+variable starts a new child.  It exits when the worker process goes away (end of its stdin,
+or a new parent process id).
+
+:func:`run_request` is what the tasks call; ``HMS_PROVER_SANDBOX=false`` runs attempts in
+the worker process (debugging).  :func:`~.prover.prove` itself stays in-process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .verdict import ProofOutcome, Verdict
+
+__all__ = [
+    "DEFAULT_MEMORY_MB",
+    "KILL_MARGIN_S",
+    "READY_TIMEOUT_S",
+    "Sandbox",
+    "run_request",
+]
+
+#: Seconds the parent waits past an attempt's time limit before it kills the child.  It
+#: covers the watchdog's grace (0.5 s), a confirmation's minimum (1 s) and the JSON exchange.
+KILL_MARGIN_S = 2.0
+#: Default address-space limit of the child, in MiB (``HMS_PROVER_SANDBOX_MEMORY_MB``).
+DEFAULT_MEMORY_MB = 4096
+#: Seconds a new child may take to start (imports and a warm-up proof, ~0.3 s normally).
+READY_TIMEOUT_S = 60.0
+#: How often the child checks that its parent is still alive.
+_PARENT_POLL_S = 0.5
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+class SandboxError(RuntimeError):
+    """The child could not be started or broke the protocol (the message says how)."""
+
+
+class _Overrun(Exception):
+    pass
+
+
+class _Died(Exception):
+    pass
+
+
+def _env_fingerprint() -> tuple[Any, ...]:
+    return (os.getcwd(), tuple(sorted((k, v) for k, v in os.environ.items() if k[:4] == "HMS_")))
+
+
+class Sandbox:
+    """One persistent prover child process (started on first use, replaced after a kill).
+
+    Not thread-safe: one attempt at a time (:func:`run_request` keeps one per concurrent
+    caller)."""
+
+    def __init__(
+        self, *, memory_mb: int | None = DEFAULT_MEMORY_MB, margin_s: float = KILL_MARGIN_S
+    ) -> None:
+        self.memory_mb = memory_mb
+        self.margin_s = margin_s
+        self.owner_pid = os.getpid()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready = False
+        self._buffer = b""
+        self._ids = 0
+        self._fingerprint: tuple[Any, ...] | None = None
+        self.started = 0  # children started (tests and stats)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def pid(self) -> int | None:
+        """The current child's pid (None before the first start or after a kill)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        """Start a child now (without waiting for it to be ready)."""
+        self._kill()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH", "")) if p
+        )
+        argv = [sys.executable, "-m", "hms_celery.verification.sandbox"]
+        if self.memory_mb:
+            argv += ["--memory-mb", str(int(self.memory_mb))]
+        self._proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env
+        )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        os.set_blocking(self._proc.stdin.fileno(), False)
+        os.set_blocking(self._proc.stdout.fileno(), False)
+        self._ready = False
+        self._buffer = b""
+        self._fingerprint = _env_fingerprint()
+        self.started += 1
+
+    def close(self) -> None:
+        """Stop the child (it exits at the end of its input; killed if it does not)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in the kernel: reap later
+            proc.wait(timeout=10)
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+    def _ensure_ready(self) -> None:
+        if self._proc is not None and (
+            self._proc.poll() is not None or self._fingerprint != _env_fingerprint()
+        ):
+            self._kill()  # died while idle, or the settings changed
+        if self._proc is None:
+            self.start()
+        if self._ready:
+            return
+        try:
+            hello = self._read_message(time.monotonic() + READY_TIMEOUT_S)
+        except _Overrun:
+            self._kill()
+            raise SandboxError(
+                f"the prover process did not start in {READY_TIMEOUT_S:g} s"
+            ) from None
+        except _Died as exc:
+            self._kill()
+            raise SandboxError(f"the prover process did not start: {exc}") from None
+        if not hello.get("ready"):
+            self._kill()
+            raise SandboxError(f"the prover process did not start: {hello.get('error', hello)}")
+        self._ready = True
+
+    # ------------------------------------------------------------------ requests
+
+    def run(
+        self, payload: dict[str, Any], *, budget_s: float | None = None, **options: Any
+    ) -> ProofOutcome:
+        """Run the proof request ``payload`` (a ``ProofRequest`` as JSON) with ``options``
+        (:meth:`ProofRequest.run`'s keyword arguments) in the child; never raises for what
+        happens in the child.
+
+        ``budget_s``: the attempt's time limit (default: the request's own ``timeout``, else
+        ``options["timeout"]``); the child is killed ``margin_s`` after it."""
+        limit = float(budget_s or payload.get("timeout") or options.get("timeout") or 30.0)
+        backend = str(payload.get("backend") or "z3")
+        try:
+            self._ensure_ready()  # a new child's start-up is not part of the attempt's limit
+        except SandboxError as exc:
+            return ProofOutcome(Verdict.ERROR, reason=f"internal: {exc}", backend=backend)
+        start = time.monotonic()
+        try:
+            reply = self.call("prove", {"payload": payload, "options": options}, limit)
+        except _Overrun:
+            return ProofOutcome(
+                Verdict.TIMEOUT,
+                reason=f"the attempt overran its time limit of {limit:g} s and was stopped "
+                f"(its prover process was killed {self.margin_s:g} s after the limit)",
+                backend=backend,
+                elapsed_s=round(time.monotonic() - start, 6),
+                stats={
+                    "sandbox": {
+                        "wall_s": round(time.monotonic() - start, 6),
+                        "limit_s": limit,
+                        "margin_s": self.margin_s,
+                        "killed": True,
+                    }
+                },
+            )
+        except _Died as exc:
+            return ProofOutcome(
+                Verdict.ERROR, reason=f"internal: the prover process died: {exc}", backend=backend
+            )
+        except SandboxError as exc:
+            return ProofOutcome(Verdict.ERROR, reason=f"internal: {exc}", backend=backend)
+        try:
+            outcome = ProofOutcome.from_json(reply["outcome"])
+            outcome.stats["sandbox"] = {
+                "wall_s": round(time.monotonic() - start, 6),
+                "limit_s": limit,
+                "margin_s": self.margin_s,
+                "killed": False,
+            }
+            return outcome
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return ProofOutcome(
+                Verdict.ERROR,
+                reason=f"internal: the prover process sent a bad reply: {exc}: {str(reply)[:200]}",
+                backend=backend,
+            )
+
+    def call(self, op: str, body: dict[str, Any], limit_s: float) -> dict[str, Any]:
+        """One request/reply; raises :class:`_Overrun` (child killed after ``limit_s`` +
+        margin) or :class:`_Died` (child gone; replaced).  Any exception leaves no child
+        half-way through a request: it is killed and a fresh one started."""
+        self._ensure_ready()
+        self._ids += 1
+        message = {"id": self._ids, "op": op, **body}
+        data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        deadline = time.monotonic() + limit_s + self.margin_s
+        done = False
+        try:
+            reply = self._exchange(data, deadline)
+            if reply.get("id") != self._ids:
+                raise _Died(f"protocol error: reply {str(reply)[:200]} to request {self._ids}")
+            done = True
+            return reply
+        except _Died as exc:
+            raise _Died(self._death(str(exc))) from None
+        finally:
+            if not done:  # overrun, death, or an exception here (e.g. a soft time limit)
+                self._kill()
+                self._respawn()
+
+    def _respawn(self) -> None:
+        try:
+            self.start()  # in the background: the next request waits for it to be ready
+        except OSError:
+            self._proc = None  # the next request tries again
+
+    def _death(self, what: str) -> str:
+        proc = self._proc
+        if proc is None:
+            return what
+        try:
+            code = proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return what
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+        return f"exited with status {code}"
+
+    # ------------------------------------------------------------------ JSON lines
+
+    def _exchange(self, data: bytes, deadline: float) -> dict[str, Any]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        pending = memoryview(data)
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdin, selectors.EVENT_WRITE)
+            while pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Overrun()
+                if sel.select(remaining):
+                    try:
+                        pending = pending[os.write(proc.stdin.fileno(), pending) :]
+                    except BlockingIOError:
+                        continue
+                    except (BrokenPipeError, OSError) as exc:
+                        raise _Died(f"its input is closed ({exc})") from None
+        return self._read_message(deadline)
+
+    def _read_message(self, deadline: float) -> dict[str, Any]:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        fd = proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Overrun()
+                if not sel.select(remaining):
+                    continue
+                try:
+                    chunk = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    raise _Died("its output ended")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            raise _Died(f"protocol error: {exc}: {line[:200]!r}") from None
+        if not isinstance(message, dict):
+            raise _Died(f"protocol error: {line[:200]!r}")
+        return message
+
+
+# --------------------------------------------------------------------------- per process
+
+_idle: list[Sandbox] = []
+_lock = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """A forked process does not own its parent's children: drop them without a word."""
+    global _lock
+    _lock = threading.Lock()
+    _idle.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+@atexit.register
+def _close_all() -> None:
+    with _lock:
+        boxes = list(_idle)
+        _idle.clear()
+    for box in boxes:
+        if box.owner_pid == os.getpid():
+            box.close()
+
+
+def _acquire(memory_mb: int | None) -> Sandbox:
+    with _lock:
+        while _idle:
+            box = _idle.pop()
+            if box.owner_pid == os.getpid() and box.memory_mb == memory_mb:
+                return box
+            if box.owner_pid == os.getpid():
+                box.close()
+    return Sandbox(memory_mb=memory_mb)
+
+
+def _release(box: Sandbox) -> None:
+    with _lock:
+        _idle.append(box)
+
+
+def run_request(request: Any, *, sandbox: bool | None = None, **options: Any) -> ProofOutcome:
+    """Run the :class:`~.request.ProofRequest` ``request`` with ``options`` (its ``run``
+    keyword arguments) in this process's prover child (``HMS_PROVER_SANDBOX``, default on),
+    or in-process when the setting (or ``sandbox``) is false.
+
+    Each concurrent caller gets its own child; children are reused across requests."""
+    from hms_celery.settings import get_settings
+
+    settings = get_settings()
+    if not (settings.prover_sandbox if sandbox is None else sandbox):
+        return request.run(**options)
+    strategy = options.get("strategy")
+    if hasattr(strategy, "to_json"):  # a Strategy object: its JSON form
+        options = {**options, "strategy": strategy.to_json()}
+    box = _acquire(settings.prover_sandbox_memory_mb or None)
+    try:
+        return box.run(request.model_dump(mode="json"), **options)
+    finally:
+        _release(box)
+
+
+# --------------------------------------------------------------------------- the child
+
+
+def _limit_memory(megabytes: int) -> None:
+    import resource
+
+    limit = megabytes * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit as soon as the parent is gone (even in the middle of a Z3 call)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_POLL_S)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="sandbox-parent-watch", daemon=True).start()
+
+
+def _handle(message: dict[str, Any]) -> dict[str, Any]:
+    op = message.get("op")
+    if op == "prove":
+        return {"outcome": _prove(message.get("payload"), message.get("options") or {})}
+    if op == "ping":
+        return {"pid": os.getpid()}
+    # Test hooks (only the parent's own code sends these): misbehave on purpose.
+    if op == "sleep":
+        deadline = time.monotonic() + float(message.get("seconds", 0))
+        while time.monotonic() < deadline:
+            pass  # busy, holding the GIL: like a long big-int operation
+        return {"slept": True}
+    if op == "crash":
+        os.kill(os.getpid(), getattr(signal, str(message.get("signal", "SIGSEGV"))))
+        time.sleep(10)
+    if op == "exit":
+        os._exit(int(message.get("status", 3)))
+    if op == "alloc":  # the address-space limit: a MemoryError, not a dead machine
+        try:
+            block = bytearray(int(message.get("mb", 0)) * 1024 * 1024)
+        except MemoryError:
+            return {"error": "MemoryError"}
+        return {"allocated": len(block)}
+    return {"error": f"unknown op {op!r}"}
+
+
+def _prove(payload: Any, options: dict[str, Any]) -> dict[str, Any]:
+    from hms_celery.errors import InputError
+    from hms_celery.verification.request import ProofRequest
+
+    try:
+        request = ProofRequest.build(**(payload if isinstance(payload, dict) else {}))
+    except InputError as exc:
+        return ProofOutcome(Verdict.ERROR, reason=str(exc)).to_json()
+    try:
+        outcome = request.run(**options)
+    except Exception as exc:  # request.run never raises for bad input: this is a bug
+        outcome = ProofOutcome(
+            Verdict.ERROR,
+            reason=f"internal error: {type(exc).__name__}: {exc}",
+            backend=request.backend,
+        )
+    return outcome.to_json()
+
+
+def _warm_up() -> None:
+    """Import everything an attempt needs and run one, so that requests pay none of it."""
+    from hms_celery.verification import prover, smtlib  # noqa: F401
+    from hms_celery.verification.request import ProofRequest
+
+    ProofRequest.build(statement="∀ x : ℝ, x * x ≥ 0").run(
+        timeout=5, max_size=0, rlimit=None, strategy=None
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child: JSON lines on stdin → JSON lines on stdout; stdout proper goes to stderr."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    memory_mb = int(args[args.index("--memory-mb") + 1]) if "--memory-mb" in args else 0
+    if memory_mb > 0:
+        _limit_memory(memory_mb)
+    parent = os.getppid()
+    inbox = os.fdopen(os.dup(0), "rb")
+    outbox = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # stray prints (Python or C) must not corrupt the protocol
+    sys.stdout = sys.stderr
+    _watch_parent(parent)
+
+    def send(reply: dict[str, Any]) -> None:
+        outbox.write(json.dumps(reply, ensure_ascii=False, default=str).encode() + b"\n")
+        outbox.flush()
+
+    try:
+        _warm_up()
+    except Exception as exc:
+        send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    send({"ready": True, "pid": os.getpid()})
+    for line in inbox:
+        try:
+            message = json.loads(line)
+            if not isinstance(message, dict):
+                raise ValueError("a request is a JSON object")
+        except ValueError as exc:
+            send({"id": None, "error": f"bad request: {exc}"})
+            continue
+        try:
+            reply = _handle(message)
+        except Exception as exc:
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        send({"id": message.get("id"), **reply})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
