@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -29,3 +29,19 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(interval)
+
+
+def decide_text(text: str, timeout_s: float = 20) -> tuple[Any, str, dict | None]:
+    """HMS's verdict, reason and counterexample for a statement text, in process, through the
+    whole path ``parse_statement`` → ``prove`` (a ``StatementError`` counts as ERROR)."""
+    from hms_celery.errors import StatementError
+    from hms_celery.verification import parse_statement
+    from hms_celery.verification.prover import prove
+    from hms_celery.verification.verdict import Verdict
+
+    try:
+        statement = parse_statement(text)
+    except StatementError as exc:
+        return Verdict.ERROR, exc.message, None
+    out = prove(statement, timeout_s=timeout_s)
+    return out.verdict, out.reason, out.counterexample

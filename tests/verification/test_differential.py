@@ -32,10 +32,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hms_celery.errors import StatementError
-from hms_celery.verification import parse_statement
-from hms_celery.verification.prover import prove
 from hms_celery.verification.verdict import Verdict
+from tests.support import decide_text
 from tests.verification import lean_reference as ref
 
 # tests/conftest.py removes every HMS_* variable but HMS_TEST_*
@@ -401,13 +399,7 @@ class Gen:
 # ====================================================================== comparison
 
 
-def hms_decide(text: str) -> tuple[Verdict, str, dict | None]:
-    try:
-        statement = parse_statement(text)
-    except StatementError as exc:
-        return Verdict.ERROR, exc.message, None
-    out = prove(statement, timeout_s=20)
-    return out.verdict, out.reason, out.counterexample
+hms_decide = decide_text
 
 
 def disagreement(text: str) -> str | None:

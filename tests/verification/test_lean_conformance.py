@@ -19,23 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from hms_celery.errors import StatementError
 from hms_celery.verification import parse_statement
 from hms_celery.verification.prover import prove
 from hms_celery.verification.verdict import Verdict
+from tests.support import decide_text
 from tests.verification import lean_reference as ref
 
 REJECTING = (Verdict.ERROR, Verdict.UNSUPPORTED)
 
 
-def decide(text: str) -> tuple[Verdict, str, dict | None]:
-    """HMS's verdict for ``text`` (a ``StatementError`` counts as ERROR)."""
-    try:
-        statement = parse_statement(text)
-    except StatementError as exc:
-        return Verdict.ERROR, exc.message, None
-    out = prove(statement, timeout_s=20)
-    return out.verdict, out.reason, out.counterexample
+decide = decide_text
 
 
 def reference_truth(text: str) -> bool | None:
