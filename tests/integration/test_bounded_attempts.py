@@ -28,6 +28,9 @@ TIMEOUT_S = 3.0
 #: the store's own writes (begin and commit) and, for the first request of a pool process or
 #: the one after a kill, the start of a fresh prover child (~0.4 s; not part of the limit).
 BOOKKEEPING_S = 1.5
+#: Scheduling slack of the kill itself on a loaded 2-core machine (the parent's timer fires at
+#: limit + margin; the kill and the reply follow within this).
+KILL_SLACK_S = 0.5
 
 HANG_CASES = {
     "tower": ("(3 : ℕ) ^ 3 ^ 3 ^ 3 ^ 3 > 0", None, "UNSUPPORTED", "MAX_NUMBER_BITS"),
@@ -52,7 +55,7 @@ def _assert_bounded(status: dict, limit: float = TIMEOUT_S) -> None:
         f"(killed: {box['killed']}), attempt {_wall_s(attempt):.3f} s, limit {limit:g} s"
     )
     assert box["limit_s"] == limit and box["margin_s"] == KILL_MARGIN_S
-    assert box["wall_s"] <= limit + KILL_MARGIN_S + 0.1, box
+    assert box["wall_s"] <= limit + KILL_MARGIN_S + KILL_SLACK_S, box
     assert _wall_s(attempt) <= limit + KILL_MARGIN_S + BOOKKEEPING_S, attempt
 
 
