@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -18,6 +17,7 @@ import pytest
 from hms_celery.verification import sandbox as sb
 from hms_celery.verification.request import ProofRequest
 from hms_celery.verification.verdict import Verdict
+from tests.support import wait_until
 
 OPTIONS = {"timeout": 10, "max_size": 20, "rlimit": None, "strategy": None}
 #: Z3's plain solver ignores its timeout (and the interrupt) on this for a minute or more.
@@ -26,6 +26,13 @@ STUBBORN = {"statement": "∀ x : ℝ, x ^ 1501 ≥ -1", "strategy": "z3-default
 
 def payload(**fields) -> dict:
     return ProofRequest.build(**fields).model_dump(mode="json")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (from /proc): a busy child's keeps rising."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().split(")")[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _gone(pid: int) -> bool:
@@ -119,7 +126,8 @@ def test_a_child_killed_during_an_attempt_gives_an_internal_error(box):
         target=lambda: results.append(box.run(payload(**STUBBORN, timeout=30), **OPTIONS))
     )
     thread.start()
-    time.sleep(0.5)
+    busy_from = cpu_seconds(pid)
+    wait_until(lambda: cpu_seconds(pid) > busy_from + 0.2, 10, "the child to work on the request")
     os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer would
     thread.join(30)
     assert not thread.is_alive()
@@ -131,8 +139,11 @@ def test_a_child_killed_during_an_attempt_gives_an_internal_error(box):
 
 def test_a_child_that_died_while_idle_is_replaced_silently(box):
     box.call("ping", {}, 5)
-    os.kill(box.pid, signal.SIGKILL)
-    time.sleep(0.2)
+    pid = box.pid
+    os.kill(pid, signal.SIGKILL)
+    # until every thread of the child has exited it cannot be reaped (a zombie leader with
+    # live threads), so wait for what the sandbox itself checks before a request
+    wait_until(lambda: box._proc.poll() is not None, 10, "the killed child to be reapable")
     assert box.run(payload(statement="1 = 1"), **OPTIONS).verdict is Verdict.PROVED
 
 
@@ -191,8 +202,11 @@ def test_the_child_exits_when_its_parent_dies():
         print(box.pid, flush=True)
         box.call("sleep", {"seconds": 0.05}, 5)
         import threading
+        from tests.verification.test_sandbox import cpu_seconds
+        from tests.support import wait_until
+        busy_from = cpu_seconds(box.pid)
         threading.Thread(target=box.call, args=("sleep", {"seconds": 120}, 300)).start()
-        import time; time.sleep(0.3)
+        wait_until(lambda: cpu_seconds(box.pid) > busy_from + 0.1, 10, "the child to be busy")
         os._exit(0)  # while the child is busy: it must notice on its own
         """
     )
@@ -200,10 +214,7 @@ def test_the_child_exits_when_its_parent_dies():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     child = int(proc.stdout.split()[0])
-    deadline = time.monotonic() + 10
-    while not _gone(child):
-        assert time.monotonic() < deadline, "the orphaned prover child kept running"
-        time.sleep(0.1)
+    wait_until(lambda: _gone(child), 10, "the orphaned prover child to exit")
 
 
 def test_run_request_reuses_a_child_per_caller_and_can_run_in_process():
