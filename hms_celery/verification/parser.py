@@ -24,6 +24,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 
 from hms_celery.errors import StatementError
 from hms_celery.verification.ast import Num, Pos
+from hms_celery.verification.bignum import decimal_to_int
 
 if TYPE_CHECKING:
     from hms_celery.verification.ast import Definition, Statement
@@ -333,7 +334,7 @@ class _PostLex(_LetLayout):
 def _lark() -> Lark:
     """The LALR parser, built once (≈80 ms) and shared."""
     return Lark(
-        GRAMMAR_PATH.read_text(encoding="utf-8"),
+        GRAMMAR_PATH.read_text(encoding="utf-8").replace("@LEAN_NAME@", LEAN_NAME),
         parser="lalr",
         lexer="basic",
         postlex=_PostLex(),
@@ -482,18 +483,9 @@ _ID_FIRST = "A-Za-z_" + _LETTER_LIKE
 _ID_REST = _ID_FIRST + "0-9'!?\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a"
 #: One Lean identifier component, unquoted (``x``, ``w₀``, ``x'``, ``h!``).
 LEAN_IDENT = re.compile(f"[{_ID_FIRST}][{_ID_REST}]*")
-_PLAIN_COMPONENT = LEAN_IDENT
-_CHUNK = 4000  # below Python's int/str conversion limit (sys.get_int_max_str_digits)
-
-
-def decimal_to_int(digits: str) -> int:
-    """``int(digits)`` for any length: converted in chunks, so a 10,000-digit literal does not
-    hit Python's int/str conversion limit (a statement is at most 100,000 characters)."""
-    value = 0
-    for i in range(0, len(digits), _CHUNK):
-        chunk = digits[i : i + _CHUNK]
-        value = value * 10 ** len(chunk) + int(chunk)
-    return value
+_COMPONENT = f"(?:«[^»]*»|{LEAN_IDENT.pattern})"
+#: A whole identifier token: components, each plain or «quoted», joined by dots.
+LEAN_NAME = f"{_COMPONENT}(?:\\.{_COMPONENT})*"
 
 
 def canonical_name(text: str) -> str:
@@ -504,7 +496,7 @@ def canonical_name(text: str) -> str:
     for part in parts:
         if part.startswith("«"):
             inner = part[1:-1]
-            part = inner if _PLAIN_COMPONENT.fullmatch(inner) else part
+            part = inner if LEAN_IDENT.fullmatch(inner) else part
         out.append(part)
     return ".".join(out)
 
