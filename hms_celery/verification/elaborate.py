@@ -374,10 +374,13 @@ class Elaborator:
     def elab_coe(self, s: SCoe, scope: Scope, expected: Type | None) -> Expr:
         """``↑e``: ``e`` elaborated on its own, then coerced to the type the context expects."""
         if expected is None:
-            raise self.error(
-                s, f"cannot tell what type ↑{_atom(s.arg)} coerces to; write (↑{_atom(s.arg)} : ℝ)"
-            )
+            raise self.untyped_coe(s)
         return self.coerce(s, self.elab(s.arg, scope, None), expected)
+
+    def untyped_coe(self, s: SCoe) -> StatementError:
+        return self.error(
+            s, f"cannot tell what type ↑{_atom(s.arg)} coerces to; write (↑{_atom(s.arg)} : ℝ)"
+        )
 
     # ----- numeric trees (Lean's binop% / binrel%)
 
@@ -446,16 +449,8 @@ class Elaborator:
                 return [Lit(Fraction(0), NAT) for _ in roots]
             coe = next((leaf for leaf in leaves if isinstance(leaf, SCoe)), None)
             if coe is not None:
-                raise self.elab_coe(coe, scope, None)  # type: ignore[misc]  # always raises
-            if decimal:
-                dec = self.first_decimal(roots)
-                raise self.error(
-                    dec, f"the decimal literal {_show(dec)} has no type here, so Lean makes it a "
-                    "Float (its `OfScientific Float` default instance); HMS has no Float — give "
-                    f"it a type, e.g. ({_show(dec)} : ℝ)",
-                )  # fmt: skip
-            # Lean's default instances: `Neg ℤ` (priority mid) outranks `OfNat ℕ` (low)
-            top = INT if neg else NAT
+                raise self.untyped_coe(coe)
+            top = self.default_type(roots, neg=neg, decimal=decimal)
         if isinstance(expected, (Scalar, FinT)) and top != expected:
             bad, got = next(
                 ((leaf, t) for leaf, t in typed if t != expected and _above(t, expected)),
@@ -714,15 +709,26 @@ class Elaborator:
         if meta.ty is not None:
             return meta.ty
         neg, decimal = self.group_marks(s.value, scope)
-        if decimal or meta.seen_decimal:
-            self.default_numeric(s.value, scope)  # raises the Float error
-        return INT if neg or meta.seen_neg else NAT
+        return self.default_type(
+            [s.value, s.body], neg=neg or meta.seen_neg, decimal=decimal or meta.seen_decimal
+        )
 
     def default_numeric(self, s: SExpr, scope: Scope) -> Scalar:
-        """The type Lean's default instances give an untyped numeric group (see elab_tree)."""
+        """The type Lean's default instances give the untyped numeric group ``s``."""
         neg, decimal = self.group_marks(s, scope)
+        return self.default_type([s], neg=neg, decimal=decimal)
+
+    def default_type(self, roots: Sequence[SExpr], *, neg: bool, decimal: bool) -> Scalar:
+        """Lean's default instances for a group whose type nothing fixed: a decimal makes it a
+        ``Float`` (``OfScientific Float``; HMS has none: an error at the decimal), a negation
+        ℤ (``Neg ℤ``, priority mid, outranks ``OfNat ℕ``, low), else ℕ."""
         if decimal:
-            return self.elab_tree([s], scope, None)[0].ty  # type: ignore[return-value]  # raises
+            dec = self.first_decimal(roots)
+            raise self.error(
+                dec, f"the decimal literal {_show(dec)} has no type here, so Lean makes it a "
+                "Float (its `OfScientific Float` default instance); HMS has no Float — give "
+                f"it a type, e.g. ({_show(dec)} : ℝ)",
+            )  # fmt: skip
         return INT if neg else NAT
 
     def sum_type(self, s: SExpr, expected: Type | None) -> Scalar:
@@ -967,16 +973,6 @@ def _numeric(t: Type | None) -> Scalar | None:
     if isinstance(t, FinT):
         return NAT
     return t if isinstance(t, Scalar) else None
-
-
-def _join(types: Iterable[Type | None]) -> Scalar | None:
-    """The largest numeric type among ``types`` (``Fin n`` counts as ℕ; others are ignored)."""
-    best: Scalar | None = None
-    for t in types:
-        n = _numeric(t)
-        if n is not None and (best is None or n.num.rank > best.num.rank):
-            best = n
-    return best
 
 
 def _first_known(types: Iterable[Type | None]) -> Type | None:
