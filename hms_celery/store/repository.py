@@ -184,10 +184,13 @@ def commit_result(
         "backend": outcome.backend,
         "strategy": outcome.strategy,
         "elapsed_s": outcome.elapsed_s,
-        # The other solver's confirmation rides in the stats (no column of its own).
-        "stats": {**outcome.stats, "confirmed_by": outcome.confirmed_by}
-        if outcome.confirmed_by
-        else outcome.stats,
+        # The other solver's confirmation and the proof method ride in the stats (no
+        # columns of their own).
+        "stats": {
+            **outcome.stats,
+            **({"confirmed_by": outcome.confirmed_by} if outcome.confirmed_by else {}),
+            **({"proof": outcome.proof} if outcome.proof else {}),
+        },
         "created_at": now,
     }
     with connection_scope() as conn:
@@ -352,6 +355,7 @@ def _status_json(task: Task) -> dict[str, Any]:
         "strategy": result.strategy if result else None,
         "stats": result.stats if result else None,
         "confirmed_by": (result.stats or {}).get("confirmed_by") if result else None,
+        "proof": (result.stats or {}).get("proof") if result else None,
         "agent": result.agent if result else (attempts[-1]["agent"] if attempts else None),
         "attempts": attempts,
         "payload": task.payload,

@@ -31,6 +31,11 @@ class ProofOutcome:
     assertions found unsatisfiable — ``{"solver", "version", "status", "seconds",
     "budget_s"}``, status ``"confirmed"`` or ``"unconfirmed (timeout | unknown: … |
     unsupported: …)"`` (see :func:`~.prover.confirm_proved`); None when not confirmed at all.
+
+    ``proof`` (PROVED, and REFUTED when the counterexample needed a proof of its own): how the
+    verdict was reached, with enough detail to re-check it — ``{"method": …, …}``, e.g.
+    ``"sum-abstraction"`` with the reduced problem, ``"induction"`` with base case and step,
+    ``"witness"`` with the witness term.  None for a direct solver check of the statement.
     """
 
     verdict: Verdict
@@ -42,6 +47,7 @@ class ProofOutcome:
     elapsed_s: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
     confirmed_by: dict[str, Any] | None = None
+    proof: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
