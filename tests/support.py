@@ -20,6 +20,12 @@ FAST_SETTINGS = {
 }
 
 
+#: A true claim over a symbolic size that no argument for every size covers (the index's value
+#: enters the sum), so HMS checks it size by size: BOUNDED — and slow with a large max_size,
+#: which the healing tests use to keep a task in flight.
+BOUNDED_ONLY = "∀ (n : ℕ) (x : Fin n → ℝ), (∀ i, 0 ≤ x i) → 0 ≤ ∑ i : Fin n, ((i : ℕ) : ℝ) * x i"
+
+
 def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -25,8 +25,8 @@ from typing import Any
 
 import z3
 
+from . import all_sizes, exact
 from . import ast as A
-from . import exact
 from .solvers import SolverAnswer, SolverBackend, get_backend, other_solver
 from .strategy import Strategy, strategy_from_any
 from .verdict import ProofOutcome, Verdict
@@ -204,6 +204,12 @@ def _prove_z3(
     deadline = start + timeout_s
     checks: list[dict[str, Any]] = []
     stats: dict[str, Any] = {"size_parameters": sizes, "max_size": max_size, "checks": checks}
+    if sizes:  # first a sound argument for every size; only without one, the bounded search
+        for_all = _prove_all_sizes(
+            statement, sizes, strat, solver, start, timeout_s, rlimit, confirm, stats
+        )
+        if for_all is not None:
+            return for_all
     backend = None if solver == "z3" else get_backend(solver)
     try:
         with _watched_context(timeout_s, fresh=rlimit is not None) as ctx:
@@ -237,6 +243,46 @@ def _prove_z3(
         total = sum(c.get("rlimit") or 0 for c in checks)
         stats["rlimit_count"] = total
         stats[f"{solver}_seconds"] = round(sum(c["seconds"] for c in checks), 6)
+
+
+#: The share of an attempt's time the arguments for every size may use before the bounded
+#: search (which finds small counterexamples) gets the rest.
+ALL_SIZES_SHARE = 0.5
+
+
+def _prove_all_sizes(
+    statement: A.Statement,
+    sizes: list[str],
+    strat: Strategy,
+    solver: str,
+    start: float,
+    timeout_s: float,
+    rlimit: int | None,
+    confirm: bool,
+    stats: dict[str, Any],
+) -> ProofOutcome | None:
+    """PROVED for every size by an argument of :mod:`.all_sizes` (its fixed-size obligations
+    proved by ``solver`` and confirmed as usual), a disagreement ERROR, or None."""
+
+    def run(fixed: A.Statement, budget_s: float) -> ProofOutcome:
+        return prove(
+            fixed,
+            backend=solver,
+            strategy=strat,
+            timeout_s=budget_s,
+            rlimit=rlimit,
+            max_size=0,
+            confirm=confirm,
+        )
+
+    budget = max(start + timeout_s - time.monotonic(), 0.0) * ALL_SIZES_SHARE
+    outcome, record = all_sizes.prove_for_all_sizes(
+        statement, sizes, run, budget, time.monotonic
+    )
+    stats["all_sizes"] = record
+    if outcome is not None:
+        outcome.stats = {**stats, **outcome.stats}
+    return outcome
 
 
 def _enumerate(

@@ -11,6 +11,7 @@ from hms_celery.verification import load_catalogue, load_definitions, parse_stat
 from hms_celery.verification.exact import check_counterexample
 from hms_celery.verification.prover import DEFAULT_MAX_SIZE, prove
 from hms_celery.verification.verdict import Verdict
+from tests.support import BOUNDED_ONLY
 
 F = Fraction
 DEFINITIONS = load_definitions()
@@ -62,7 +63,9 @@ def test_drp_upper_original_counterexample_recomputed_by_hand(outcomes):
     ("text", "verdict"),
     [
         ("∀ x : ℝ, x*x ≥ 0", Verdict.PROVED),
-        ("∀ (n : ℕ) (x : Fin n → ℝ), (∀ i, x i ≥ 0) → ∑ i, x i ≥ 0", Verdict.BOUNDED),
+        ("∀ (n : ℕ) (x : Fin n → ℝ), (∀ i, x i ≥ 0) → ∑ i, x i ≥ 0", Verdict.PROVED),
+        ("∀ (n : ℕ) (x : Fin n → ℝ), (∀ i, x i ≥ 0) → ∑ i, x i ≥ n", Verdict.REFUTED),
+        (BOUNDED_ONLY, Verdict.BOUNDED),
         ("∀ x : ℝ, x / 0 = 0", Verdict.PROVED),
         ("∀ a b : ℕ, a - b ≤ a", Verdict.PROVED),
         ("∀ a b : ℕ, a - b + b = a", Verdict.REFUTED),
