@@ -25,7 +25,7 @@ from typing import Any
 
 import z3
 
-from . import all_sizes, exact
+from . import all_sizes, exact, quantifiers
 from . import ast as A
 from .solvers import SolverAnswer, SolverBackend, get_backend, other_solver
 from .strategy import Strategy, strategy_from_any
@@ -227,7 +227,12 @@ def _prove_z3(
                     compiled=check.compiled,
                 )
 
-            return _enumerate(
+            attempt = quantifiers.Attempt(strat, solver, start, timeout_s, rlimit, confirm, stats)
+            if not sizes:  # ∃, ∀…∃, ∃…∀: a witness, quantifier elimination, no witness
+                decided = quantifiers.decide(statement, ctx, attempt)
+                if decided is not None:
+                    return decided
+            outcome = _enumerate(
                 statement,
                 strat,
                 ctx,
@@ -239,6 +244,8 @@ def _prove_z3(
                 backend=backend,
                 confirm=confirmation if confirm else None,
             )
+            # a model that exact evaluation cannot re-check (a ∀ over ℝ inside): no witness?
+            return quantifiers.recheck_model(outcome, statement, attempt)
     finally:
         total = sum(c.get("rlimit") or 0 for c in checks)
         stats["rlimit_count"] = total
@@ -281,6 +288,9 @@ def _prove_all_sizes(
     )
     stats["all_sizes"] = record
     if outcome is not None:
+        parts = outcome.stats.get("obligations", [])
+        for key in ("rlimit_count", f"{solver}_seconds"):
+            stats[key] = round(sum(part.get(key) or 0 for part in parts), 6)
         outcome.stats = {**stats, **outcome.stats}
     return outcome
 

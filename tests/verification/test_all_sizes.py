@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from hms_celery.verification import ast as A
 from hms_celery.verification import find_claim, parse_statement
-from hms_celery.verification.all_sizes import _map, arguments_for
+from hms_celery.verification.all_sizes import arguments_for
+from hms_celery.verification.ast_walk import map_expr
 from hms_celery.verification.exact import check_counterexample
 from hms_celery.verification.prover import prove
 from hms_celery.verification.verdict import Verdict
@@ -44,9 +45,11 @@ def at_size(statement: A.Statement, n: str, k: int) -> A.Statement:
 
     return replace(
         statement,
-        variables=tuple(replace(p, ty=_map(p.ty, fix)) for p in statement.variables if p.name != n),
-        hypotheses=tuple(_map(h, fix) for h in statement.hypotheses),
-        goal=_map(statement.goal, fix),
+        variables=tuple(
+            replace(p, ty=map_expr(p.ty, fix)) for p in statement.variables if p.name != n
+        ),
+        hypotheses=tuple(map_expr(h, fix) for h in statement.hypotheses),
+        goal=map_expr(statement.goal, fix),
     )
 
 
@@ -141,10 +144,9 @@ def test_no_index_means_no_constraint_n_zero_is_a_counterexample():
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("(∀ i, 0 ≤ w i) → ∑ i, w i ≥ 0 ∧ (n : ℝ) ≥ 0", "outside a sum"),
-        ("(∀ i, 0 ≤ w i) → 0 ≤ ∑ i : Fin n, ((i : ℕ) : ℝ) * w i", "other than as"),
         ("(∀ i, 0 ≤ w i) → 0 ≤ ∑ i, ∑ j, w i * w j", "nested sums"),
         ("∀ m : ℕ, (∀ i, 0 ≤ w i) → 0 ≤ ∑ i, w i * (2 : ℝ) ^ m", "2 size parameters"),
+        ("∀ f : ℕ → ℝ, (∀ i, 0 ≤ f i) → 0 ≤ ∑ i in Finset.range (n + 1), f i", "range ((n + "),
     ],
 )
 def test_claims_no_argument_covers_are_bounded_and_say_why(text, why):
@@ -152,6 +154,47 @@ def test_claims_no_argument_covers_are_bounded_and_say_why(text, why):
     assert out.verdict is Verdict.BOUNDED, out.reason
     notes = " ".join(out.stats["all_sizes"]["not_applicable"])
     assert why in notes, notes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "∀ n : ℕ, ∑ i in Finset.range n, (i : ℝ) = n * (n - 1) / 2",
+        "∀ n : ℕ, ∑ i in Finset.range n, i = n * (n - 1) / 2",  # in ℕ: truncated, floored
+        "∀ n : ℕ, ∑ i in Finset.range n, (2 * i + 1 : ℝ) = n * n",
+        "∀ (n : ℕ) (f : ℕ → ℝ), (∀ i, f i ≤ 1) → ∑ i in Finset.range n, f i ≤ n",
+        "∀ (n : ℕ) (w : Fin n → ℝ), (∀ i, w i ≤ 1) → ∑ i, w i ≤ n",
+        "∀ (n : ℕ) (w : Fin n → ℝ), (∀ i, 0 ≤ w i) → 0 ≤ ∑ i : Fin n, ((i : ℕ) : ℝ) * w i",
+        "∀ (n : ℕ) (f : ℕ → ℝ), (∀ i, i < n → 0 ≤ f i) → 0 ≤ ∑ i in Finset.range n, f i * i",
+    ],
+)
+def test_induction_on_the_size_with_partial_sums(text):
+    out = decide(text)
+    assert out.verdict is Verdict.PROVED, out.reason
+    assert out.proof["method"] == "induction" and out.proof["kind"] == "size"
+    assert out.confirmed_by["status"] == "confirmed"
+    for role in ("base", "step"):
+        again = prove(parse_statement(out.proof[role], definitions={}), timeout_s=30)
+        assert again.verdict is Verdict.PROVED, (role, out.proof[role], again.reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "fails_at"),
+    [
+        ("∀ n : ℕ, ∑ i in Finset.range n, (i : ℝ) ≤ 20 * n", 42),
+        ("∀ n : ℕ, ∑ i in Finset.range n, (i : ℝ) = n * (n - 1) / 2 + if n = 30 then 1 else 0", 30),
+        ("∀ n : ℕ, ∑ i in Finset.range n, i ≠ 1000", 1000),  # no n gives 1000: true, unproved
+        ("∀ n : ℕ, ∑ i in Finset.range n, i ≠ 1035", 46),  # 0 + 1 + … + 45 = 1035
+        ("∀ (n : ℕ) (w : Fin n → ℝ), (∀ i, w i = 1) → ∑ i, w i < 25", 25),
+    ],
+)
+def test_partial_sum_claims_failing_beyond_the_bound_are_never_proved(text, fails_at):
+    out = decide(text)
+    assert out.verdict is Verdict.BOUNDED, out.reason
+    if fails_at <= 50:
+        far = decide(text, max_size=50)
+        assert far.verdict is Verdict.REFUTED and far.counterexample["n"] == str(fails_at)
+        assert check_counterexample(parse_statement(text), far.counterexample) is True
 
 
 def test_dropped_hypotheses_are_recorded_and_only_strengthen_the_claim():
@@ -243,6 +286,7 @@ def test_proved_for_every_size_agrees_with_every_fixed_size():
 def test_the_arguments_name_the_size_they_are_for():
     statement = parse_statement("(∀ i, 0 ≤ w i) → 0 ≤ ∑ i, w i", variables=VEC)
     arguments, notes = arguments_for(statement, ["n"])
-    assert [a.method for a in arguments] == ["sum-abstraction"]
+    assert [a.method for a in arguments] == ["sum-abstraction", "induction"]
     assert arguments[0].detail["for_all"] == "n" and arguments[0].detail["points"] == 1
+    assert arguments[1].detail["on"] == "n" and arguments[1].detail["kind"] == "size"
     assert notes == ["induction: n is not an exponent"]
