@@ -81,6 +81,10 @@ SOUND_TACTICS: dict[str, str] = {
     "sat": "Z3's SAT core (propositional goals)",
     "nlsat": "nonlinear real arithmetic decision procedure",
     "qfnra-nlsat": "purify-arith and friends, then nlsat",
+    # nlqsat is nlsat lifted to quantifier alternation (QSAT, Bjørner & Janota 2015): it says
+    # unsat only after refuting every strategy of the ∃ player, never on an approximation, and
+    # answers unknown ("not NRA") outside quantified real arithmetic. Used by quantifiers.py.
+    "nlqsat": "decision procedure for quantified nonlinear real arithmetic (nlsat-based QSAT)",
     "qfnra": "Z3's QF_NRA strategy (nlsat and smt portfolios)",
     "qflra": "Z3's QF_LRA strategy",
     "qflia": "Z3's QF_LIA strategy (imprecise goals are never reported unsat)",

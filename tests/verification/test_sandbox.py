@@ -17,7 +17,7 @@ import pytest
 from hms_celery.verification import sandbox as sb
 from hms_celery.verification.request import ProofRequest
 from hms_celery.verification.verdict import Verdict
-from tests.support import wait_until
+from tests.support import BOUNDED_ONLY, wait_until
 
 OPTIONS = {"timeout": 10, "max_size": 20, "rlimit": None, "strategy": None}
 #: Z3's plain solver ignores its timeout (and the interrupt) on this for a minute or more.
@@ -74,7 +74,7 @@ def test_the_request_timeout_and_options_reach_the_child(box):
     assert out.stats["sandbox"]["limit_s"] == 7
     bad = box.run(payload(statement="∀ x : ℝ, x +* 1"), **OPTIONS)
     assert bad.verdict is Verdict.ERROR and "1:13" in bad.reason
-    bounded = box.run(payload(statement="∀ n : ℕ, ∑ i in Finset.range n, i ≥ 0"),
+    bounded = box.run(payload(statement=BOUNDED_ONLY),
                       **{**OPTIONS, "max_size": 3})  # fmt: skip
     assert bounded.verdict is Verdict.BOUNDED and bounded.bound == 3
 
