@@ -5,7 +5,7 @@ mention a size, a ``Sum``'s domain is a ``FinT``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields, is_dataclass, replace
 from fractions import Fraction
 from typing import Any
@@ -72,13 +72,49 @@ def map_expr(e: Any, fn: Callable[[Any], Any | None]) -> Any:
     return replace(e, **changes) if changes else e
 
 
-def substitute(e: Any, subst: dict[str, A.Expr]) -> Any:
-    """Replace free variables (no binder of ``e`` may bind a name free in a replacement)."""
-    free = {x.name for v in subst.values() for x in nodes(v) if isinstance(x, A.Var)}
-    clash = binders(e) & (free | set(subst))
-    if clash:
-        raise RewriteRefused(f"bound name {sorted(clash)[0]!r} would capture a variable")
-    return map_expr(e, lambda x: subst.get(x.name) if isinstance(x, A.Var) else None)
+def names_in(*roots: Any) -> set[str]:
+    """Every variable and binder name in the ``roots`` (over-approximates their free names)."""
+    out = {x.name for root in roots for x in nodes(root) if isinstance(x, A.Var)}
+    for root in roots:
+        out |= binders(root)
+    return out
+
+
+class CaptureError(RewriteRefused):
+    """A substituted term would be captured by a binder of the same name."""
+
+
+def substitute(e: Any, mapping: Mapping[str, A.Expr]) -> Any:
+    """``e`` with the free variables of ``mapping`` replaced (in types too).  Raises
+    :class:`CaptureError` when a binder of ``e`` rebinds a name the replacements mention.
+
+    A binder that *shadows* a substituted name just ends the substitution in its body:
+    fixing ``x`` at a value in ``p x ∧ ∀ x, q x`` gives ``p 1 ∧ ∀ x, q x``."""
+    if not mapping:
+        return e
+    if isinstance(e, A.Var):
+        if e.name in mapping:
+            return mapping[e.name]
+        return replace(e, ty=substitute(e.ty, mapping))
+    bound = getattr(e, "var", None) if isinstance(e, A.Quant | A.Lambda | A.Sum) else None
+    if isinstance(e, A.Let):
+        bound = e.name
+    if bound is not None:
+        inner = {k: v for k, v in mapping.items() if k != bound}
+        if inner and any(bound in names_in(v) for v in inner.values()):
+            raise CaptureError(bound)
+        changes = {}
+        for f in fields(e):
+            value = getattr(e, f.name)
+            body_field = f.name == "body"
+            changes[f.name] = substitute(value, inner if body_field else mapping)
+        return replace(e, **changes)
+    if isinstance(e, tuple):
+        return tuple(substitute(x, mapping) for x in e)
+    if is_dataclass(e) and not isinstance(e, A.Pos):
+        changes = {f.name: substitute(getattr(e, f.name), mapping) for f in fields(e)}
+        return replace(e, **changes)
+    return e
 
 
 def inline_calls(e: Any, definitions: dict[str, A.Definition], depth: int = 0) -> Any:

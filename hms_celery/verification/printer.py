@@ -12,10 +12,12 @@ are left out, as in the source.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 
 from . import ast as A
+from .parser import LEAN_NAME
 
 #: Lean 4 precedences (grammar.lark): binder forms extend as far as possible, so they get 0.
 _LEAD, _IFF, _IMP, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _APP, _MAX = (
@@ -23,9 +25,41 @@ _LEAD, _IFF, _IMP, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _APP, _MAX = (
 )  # fmt: skip
 _LOGIC = {"↔": (_IFF, _IFF + 1, _IFF + 1), "→": (_IMP, _IMP + 1, _IMP),
           "∨": (_OR, _OR + 1, _OR), "∧": (_AND, _AND + 1, _AND)}  # fmt: skip
+_PLAIN = re.compile(LEAN_NAME)
+_KEYWORDS = frozenset(
+    {
+        "fun",
+        "let",
+        "if",
+        "then",
+        "else",
+        "in",
+        "at",
+        "by",
+        "do",
+        "have",
+        "show",
+        "from",
+        "with",
+        "match",
+        "forall",
+        "exists",
+        "Type",
+        "Prop",
+        "True",
+        "False",
+    }
+)
 _ARITH = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "%": _MUL}
 _LOGIC_ALIASES = {"/\\": "∧", "\\/": "∨", "->": "→", "<->": "↔", "and": "∧", "or": "∨"}
 _CMP_ALIASES = {"!=": "≠", "<=": "≤", ">=": "≥", "==": "="}
+
+
+def ident(name: str) -> str:
+    """``name`` as Lean reads it back: «quoted» unless it is a plain identifier (generated
+    names such as ``λ1`` or ``w@1`` are not: ``λ`` is a keyword, ``@`` no identifier
+    character)."""
+    return name if _PLAIN.fullmatch(name) and name not in _KEYWORDS else f"«{name}»"
 
 
 def show_type(t: A.Type) -> str:
@@ -52,7 +86,7 @@ def show_statement(st: A.Statement) -> str:
     body = " → ".join([*parts, p.show(st.goal, _IMP if parts else _LEAD)])
     if not st.variables:
         return body
-    binders = " ".join(f"({v.name} : {show_type(v.ty)})" for v in st.variables)
+    binders = " ".join(f"({ident(v.name)} : {show_type(v.ty)})" for v in st.variables)
     return f"∀ {binders}, {body}"
 
 
@@ -102,7 +136,7 @@ class _Printer:
 
     def _show(self, e: A.Expr, tree: frozenset[A.Type] | None) -> tuple[str, int]:
         if isinstance(e, A.Var):
-            return e.name, _MAX
+            return ident(e.name), _MAX
         if isinstance(e, A.Lit):
             v = Fraction(e.value)
             if tree is not None and e.ty in tree and v.denominator == 1 and v >= 0:
@@ -146,17 +180,17 @@ class _Printer:
             return self._apply(self.show(fn, _MAX), args)
         if isinstance(e, A.Lambda):
             body = self.show(e.body, _LEAD)
-            return f"fun ({e.var} : {show_type(e.dom)}) => {body}", _LEAD
+            return f"fun ({ident(e.var)} : {show_type(e.dom)}) => {body}", _LEAD
         if isinstance(e, A.Let):
             value = self.show(e.value, _LEAD)
             body = self.show(e.body, _LEAD)
-            return f"let {e.name} : {show_type(e.value.ty)} := {value}; {body}", _LEAD
+            return f"let {ident(e.name)} : {show_type(e.value.ty)} := {value}; {body}", _LEAD
         if isinstance(e, A.Sum):
             if isinstance(e.domain, A.Range):
                 over = f"in Finset.range {self.show(e.domain.bound, _MAX)}"
             else:
                 over = f": {show_type(e.domain)}"
-            return f"∑ {e.var} {over}, {self.show(e.body, _MUL)}", _LEAD
+            return f"∑ {ident(e.var)} {over}, {self.show(e.body, _MUL)}", _LEAD
         if isinstance(e, A.Call):
             d = self.definitions.get(e.name)
             explicit = (
@@ -178,7 +212,7 @@ class _Printer:
             return f"{self.show(e.left, lp)} {op} {self.show(e.right, rp)}", own
         if isinstance(e, A.Quant):
             q = "∀" if e.kind == "forall" else "∃"
-            return f"{q} {e.var} : {show_type(e.dom)}, {self.show(e.body, _LEAD)}", _LEAD
+            return f"{q} {ident(e.var)} : {show_type(e.dom)}, {self.show(e.body, _LEAD)}", _LEAD
         raise ValueError(f"no Lean text for {type(e).__name__}")
 
     def _apply(self, fn: str, args: list[A.Expr] | tuple[A.Expr, ...]) -> tuple[str, int]:

@@ -42,7 +42,7 @@ import itertools
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -50,6 +50,7 @@ import z3
 
 from . import ast as A
 from . import ast_walk, exact
+from .ast_walk import CaptureError, names_in, substitute
 from .bignum import parse_fraction
 from .printer import show_expr, show_statement
 from .strategy import Strategy, TacticStep
@@ -174,52 +175,6 @@ def has_infinite_quantifier(statement: A.Statement) -> bool:
     )
 
 
-def _names(*roots: Any) -> set[str]:
-    """Every variable and binder name in the ``roots`` (over-approximates their free names)."""
-    out = {x.name for x in _nodes(*roots) if isinstance(x, A.Var)}
-    for root in roots:
-        out |= ast_walk.binders(root)
-    return out
-
-
-class CaptureError(Exception):
-    """A substituted term would be captured by a binder of the same name."""
-
-
-def substitute(e: Any, mapping: Mapping[str, A.Expr]) -> Any:
-    """``e`` with the free variables of ``mapping`` replaced (in types too).  Raises
-    :class:`CaptureError` when a binder of ``e`` rebinds a name the replacements mention.
-
-    Unlike :func:`.ast_walk.substitute`, which refuses any binder of a substituted name, a
-    binder that *shadows* a substituted name just ends the substitution in its body: fixing
-    ``x`` at a value in ``p x ∧ ∀ x, q x`` must give ``p 1 ∧ ∀ x, q x``."""
-    if not mapping:
-        return e
-    if isinstance(e, A.Var):
-        if e.name in mapping:
-            return mapping[e.name]
-        return replace(e, ty=substitute(e.ty, mapping))
-    bound = getattr(e, "var", None) if isinstance(e, A.Quant | A.Lambda | A.Sum) else None
-    if isinstance(e, A.Let):
-        bound = e.name
-    if bound is not None:
-        inner = {k: v for k, v in mapping.items() if k != bound}
-        if inner and any(bound in _names(v) for v in inner.values()):
-            raise CaptureError(bound)
-        changes = {}
-        for f in fields(e):
-            value = getattr(e, f.name)
-            body_field = f.name == "body"
-            changes[f.name] = substitute(value, inner if body_field else mapping)
-        return replace(e, **changes)
-    if isinstance(e, tuple):
-        return tuple(substitute(x, mapping) for x in e)
-    if is_dataclass(e) and not isinstance(e, A.Pos):
-        changes = {f.name: substitute(getattr(e, f.name), mapping) for f in fields(e)}
-        return replace(e, **changes)
-    return e
-
-
 @dataclass(frozen=True)
 class Peeled:
     """A statement with its goal in prenex form at the top: ``∀ variables, hypotheses →
@@ -245,7 +200,7 @@ def peel(statement: A.Statement) -> Peeled:
     """Move the goal's leading ``∀``, ``→`` and ``∃`` (through ``¬``) into a :class:`Peeled`
     form; a bound name that clashes with a name already in use is renamed (``x'``)."""
     variables, hypotheses = list(statement.variables), list(statement.hypotheses)
-    taken = {p.name for p in variables} | _names(*statement.hypotheses, statement.goal)
+    taken = {p.name for p in variables} | names_in(*statement.hypotheses, statement.goal)
     goal, chain = statement.goal, []
 
     def fresh(q: A.Quant) -> tuple[str, A.Expr]:
@@ -387,7 +342,7 @@ def solutions(body: A.Expr, x: A.Param, outer: set[str]) -> list[A.Expr]:
         if coef is None:
             continue
         t = _arith("/", rest, coef, x.ty) or ast_walk.lit(0, x.ty)
-        if _names(t) <= outer:
+        if names_in(t) <= outer:
             found.append(t)
     return found
 

@@ -19,18 +19,17 @@ import pytest
 
 from hms_celery.verification import ast as A
 from hms_celery.verification import parse_statement
+from hms_celery.verification.ast_walk import CaptureError, substitute
 from hms_celery.verification.printer import show_expr, show_statement
 from hms_celery.verification.prover import prove
 from hms_celery.verification.quantifiers import (
     Attempt,
-    CaptureError,
     candidates,
     has_infinite_quantifier,
     peel,
     recheck_model,
     refute_at,
     solutions,
-    substitute,
 )
 from hms_celery.verification.strategy import DEFAULT_STRATEGY
 from hms_celery.verification.verdict import ProofOutcome, Verdict

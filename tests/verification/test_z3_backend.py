@@ -151,7 +151,7 @@ def test_size_parameters_through_definition_calls():
     assert size_parameters(st) == ["n"]
     out = prove(st, max_size=3)  # the sum inside the definition is abstracted: every n
     assert out.verdict is Verdict.PROVED and out.proof["method"] == "sum-abstraction"
-    assert out.proof["sums"] == ["(∑ i : Fin (n), ((w i)))"] and v.name == "v"
+    assert out.proof["sums"] == ["∑ i : Fin n, w i"] and v.name == "v"
 
 
 def beyond_the_methods(st: A.Statement) -> A.Statement:
@@ -175,7 +175,7 @@ def test_symbolic_size_without_an_argument_gives_bounded_never_proved():
     assert out.verdict is Verdict.BOUNDED
     assert out.bound == 6 and "not a proof" in out.reason
     assert [c["sizes"]["n"] for c in out.stats["checks"]] == list(range(7))
-    assert "range ((n + (1 : ℕ)))" in " ".join(out.stats["all_sizes"]["not_applicable"])
+    assert "range (n + 1)" in " ".join(out.stats["all_sizes"]["not_applicable"])
 
 
 def test_false_war_bound_refuted_at_the_smallest_size():

@@ -15,7 +15,7 @@ from ..ast_walk import (
     nodes,
     substitute,
 )
-from ..render import render, render_statement
+from ..printer import show_expr, show_statement
 from .argument import Argument, NotApplicable, Obligation
 
 
@@ -57,7 +57,7 @@ def power_induction(st: A.Statement, y: str) -> list[Argument]:
             ),
         )
         if mentions(out, {y}):
-            raise NotApplicable(f"{y} is used other than as the exponent of {render(base)}")
+            raise NotApplicable(f"{y} is used other than as the exponent of {show_expr(base)}")
         return out
 
     static = [h for h in hyps if not mentions(h, {y})]
@@ -89,15 +89,15 @@ def power_induction(st: A.Statement, y: str) -> list[Argument]:
         conclusion = A.Statement(with_p, (*static, inv), claim_p)
         detail = {
             "on": y,
-            "power": f"{render(base)} ^ {y}",
+            "power": f"{show_expr(base)} ^ {y}",
             "fresh": p.name,
-            "invariant": render(inv),
+            "invariant": show_expr(inv),
             "invariant_name": label,
-            "base": render_statement(base_case),
-            "step": render_statement(step),
-            "conclusion": render_statement(conclusion),
+            "base": show_statement(base_case),
+            "step": show_statement(step),
+            "conclusion": show_statement(conclusion),
             "argument": (
-                f"I({p.name}) holds for {p.name} = {render(base)} ^ {y} by induction on {y} "
+                f"I({p.name}) holds for {p.name} = {show_expr(base)} ^ {y} by induction on {y} "
                 f"(Lean: x ^ 0 = 1, x ^ ({y} + 1) = x ^ {y} * x), and I implies the claim"
             ),
         }
@@ -177,7 +177,7 @@ class _Prefix:
             return None
         if isinstance(x.domain, A.Range):
             if x.domain.bound != self.size:
-                raise NotApplicable(f"a sum over Finset.range ({render(x.domain.bound)})")
+                raise NotApplicable(f"a sum over Finset.range ({show_expr(x.domain.bound)})")
             dom: A.Type = A.NAT
         elif x.domain == A.FinT(self.size):
             dom = x.domain
@@ -187,7 +187,7 @@ class _Prefix:
         if (t, x.ty) not in zip(self.templates, self.types, strict=True):
             self.templates.append(t)
             self.types.append(x.ty)
-            self.shown.append(render(x))
+            self.shown.append(show_expr(x))
         j = list(zip(self.templates, self.types, strict=True)).index((t, x.ty))
         return A.Var(f"∑{j}", x.ty)
 
@@ -235,12 +235,12 @@ def size_induction(st: A.Statement, n: str) -> Argument:
             try:
                 phi = pre.per_index(h)
             except NotApplicable:
-                dropped.append(render(h))
+                dropped.append(show_expr(h))
                 continue
             if phi is not None:
                 per_index.append(phi)
             elif mentions(h, {n, *pre.sequences}):
-                dropped.append(render(h))
+                dropped.append(show_expr(h))
             else:
                 static.append(h)
     if not pre.templates:
@@ -277,10 +277,10 @@ def size_induction(st: A.Statement, n: str) -> Argument:
         "kind": "size",
         "sums": pre.shown,
         "partial_sums": [s.name for s in sums],
-        "invariant": render(invariant),
+        "invariant": show_expr(invariant),
         "dropped_hypotheses": dropped,
-        "base": render_statement(base_case),
-        "step": render_statement(step),
+        "base": show_statement(base_case),
+        "step": show_statement(step),
         "argument": (
             f"the claim for {n} = {k} with the partial sums {', '.join(s.name for s in sums)} "
             f"implies it for {k} + 1, the new index satisfying the per-index hypotheses; "

@@ -16,7 +16,7 @@ from ..ast_walk import (
     nodes,
     substitute,
 )
-from ..render import render, render_statement
+from ..printer import show_expr, show_statement
 from .argument import Argument, NotApplicable, Obligation
 
 
@@ -80,7 +80,7 @@ class _SumAbstraction:
     def sum_id(self, e: A.Sum) -> int:
         if e.domain != self.index_dom:
             where = (
-                f"Finset.range ({render(e.domain.bound)})"
+                f"Finset.range ({show_expr(e.domain.bound)})"
                 if isinstance(e.domain, A.Range)
                 else str(e.domain)
             )
@@ -90,7 +90,7 @@ class _SumAbstraction:
         t = self.point_template(e.body, e.var)
         if t not in self.templates:
             self.templates.append(t)
-            self.shown.append(render(e))
+            self.shown.append(show_expr(e))
         return self.templates.index(t)
 
     def _sum_placeholder(self, x: Any) -> A.Expr | None:
@@ -131,7 +131,7 @@ def sum_abstraction(st: A.Statement, n: str) -> Argument:
                     general.append(ab.lift(h))
             except NotApplicable:
                 del ab.templates[len(before) :], ab.shown[len(before) :]  # it adds no sum
-                dropped.append(render(h))
+                dropped.append(show_expr(h))
     m = len(ab.templates)
     taken = set(ab.names) | {f"·{v}" for v in ab.vectors}
     lams = [fresh_name(f"λ{j + 1}", taken) for j in range(m)]
@@ -170,7 +170,7 @@ def sum_abstraction(st: A.Statement, n: str) -> Argument:
         "sums": ab.shown,
         "per_index_hypotheses": len(per_index),
         "dropped_hypotheses": dropped,
-        "reduced": render_statement(reduced),
+        "reduced": show_statement(reduced),
         "argument": (
             f"every vector of the {m} sums over Fin {n} is Σⱼ λⱼ·T(yⱼ) over at most {m} of "
             "the index points with λⱼ > 0 (Carathéodory, conic form); the reduced problem "
