@@ -23,7 +23,7 @@ from hms_celery.settings import get_settings
 from hms_celery.store import repository
 from hms_celery.store.db import check_database, safe_url
 from hms_celery.store.models import TaskStatus
-from hms_celery.verification.catalogue import Claim, find_claim, load_catalogue
+from hms_celery.verification.catalogue import Claim, find_claim, load_catalogue, read_catalogue
 from hms_celery.verification.request import ProofRequest
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "query_agent_status",
     "query_ga_run",
     "query_task_status",
+    "read_catalogue",
     "run_skill",
     "show_strategy",
     "spawn_agent",
@@ -116,6 +117,8 @@ def submit_proof_task(
     ``lean_expr`` is proved under the assumptions ``axioms`` and ``theorem_id`` labels it.
     The statement is parsed here first: a malformed one raises
     :class:`~hms_celery.errors.StatementError` (with line and column) and nothing is enqueued.
+    ``backend="race"`` races Z3 strategies and cvc5 on their agents: the first decisive verdict
+    wins (:mod:`hms_celery.agents.race`; the status's ``race`` shows every leg).
     """
     if lean_expr is None:
         claim = find_claim(theorem_id)
@@ -159,12 +162,14 @@ def submit_smtlib_task(
     strategy: dict[str, Any] | str | None = None,
     timeout: float | None = None,
     rlimit: int | None = None,
+    backend: str = "z3",
 ) -> str:
     """Submit an SMT-LIB 2 problem, read as the claim that its assertions are unsatisfiable
     (PROVED on ``unsat``, REFUTED with the model on ``sat``); returns the task id.
 
     ``name`` labels it (its theorem id).  The text is parsed here first: text Z3 cannot parse
     raises :class:`~hms_celery.errors.InputError` with Z3's message and nothing is enqueued.
+    ``backend="race"`` races the strategies (and solvers) that read SMT-LIB.
     """
     from hms_celery.verification.smtlib import parse_smtlib
 
@@ -174,7 +179,12 @@ def submit_smtlib_task(
         except UnicodeDecodeError as exc:
             raise InputError(f"SMT-LIB problem is not UTF-8 text: {exc}") from None
     request = ProofRequest.build(
-        theorem_id=name or None, smtlib=smtlib, strategy=strategy, timeout=timeout, rlimit=rlimit
+        theorem_id=name or None,
+        smtlib=smtlib,
+        strategy=strategy,
+        timeout=timeout,
+        rlimit=rlimit,
+        backend=backend,
     )
     parse_smtlib(smtlib)
     return _submit(request, (name or "smtlib").split("-", 1)[0])
@@ -196,6 +206,10 @@ def _submit(request: ProofRequest, family: str | None) -> str:
     if not request.smtlib:  # an SMT-LIB problem is parsed by its submitter
         request.parse()  # StatementError before anything is enqueued
     request.validate_strategy()
+    if request.backend == "race":  # one task, its legs on several queues
+        from hms_celery.agents.race.tasks import submit_race
+
+        return submit_race(request, family, actor=ACTOR)
     queue = PROOF_QUEUES.get(request.backend)
     if queue is None:
         raise InputError(

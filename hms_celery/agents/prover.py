@@ -9,6 +9,7 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from hms_celery.agents.race import tasks as _race  # noqa: F401  (registers hms.race.leg)
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.genetic import promotion

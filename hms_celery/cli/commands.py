@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,13 +14,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from hms_celery import client
 from hms_celery.cli.ga import ga_cli, strategies_cli
 from hms_celery.cli.stack import EmbeddedStack
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.settings import get_settings
-from hms_celery.verification.catalogue import Claim, load_catalogue
+from hms_celery.verification.catalogue import Claim, ClaimProblem, load_catalogue, read_catalogue
 from hms_celery.verification.verdict import Verdict
 
 cli = typer.Typer(
@@ -37,6 +40,13 @@ out = Console()
 err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--race",
+        help="Race Z3 strategies and cvc5 on their agents; the first decisive verdict wins.",
+    ),
+]
 
 
 # ----------------------------------------------------------------------------- stack
@@ -80,12 +90,12 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """The main job: bring up the stack, check the Moneyball catalogue, print it, stop."""
-    claims = load_catalogue(catalogue)
+    entries = read_catalogue(catalogue).rows
     err.print("starting the stack…")
     with EmbeddedStack(beat=False) as stack:
         for part, url in stack.urls.items():
             err.print(f"  {part:>8}  {url}", highlight=False)
-        code = _check(claims, as_json)
+        code = _check(entries, as_json)
     raise typer.Exit(code)
 
 
@@ -103,11 +113,13 @@ def prove(
     strategy: Annotated[str | None, typer.Option(help="Strategy name or JSON.")] = None,
     backend: Annotated[str, typer.Option(help="Prover backend: z3 or cvc5.")] = "z3",
     expect: Annotated[str | None, typer.Option(help="Exit 1 unless this verdict.")] = None,
+    race: RaceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Submit STATEMENT, wait for the verdict and print it (with any counterexample)."""
     variables = _parse_vars(var or [])
     expected = _verdict_option(expect)
+    backend = "race" if race else backend
     task_id = client.submit_proof_task(
         "",
         statement,
@@ -133,6 +145,7 @@ def prove_smt2(
     file: Annotated[Path, typer.Argument(help="An SMT-LIB 2 problem (.smt2).")],
     timeout: Annotated[float | None, typer.Option(help="Prover timeout, seconds.")] = None,
     strategy: Annotated[str | None, typer.Option(help="Strategy name or JSON.")] = None,
+    race: RaceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Decide the SMT-LIB problem FILE: PROVED if its assertions are unsatisfiable, REFUTED
@@ -141,8 +154,11 @@ def prove_smt2(
         text = file.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {file}: {exc.strerror or exc}") from None
-    task_id = client.submit_smtlib_task(file.stem, text, strategy=strategy, timeout=timeout)
-    status = _wait(task_id, timeout)
+    backend = "race" if race else "z3"
+    task_id = client.submit_smtlib_task(
+        file.stem, text, strategy=strategy, timeout=timeout, backend=backend
+    )
+    status = _wait(task_id, timeout, backend)
     if as_json:
         out.print_json(data=status)
     else:
@@ -154,11 +170,16 @@ def prove_smt2(
 @cli.command()
 def check(
     catalogue: Annotated[Path | None, typer.Argument(help="Catalogue file.")] = None,
+    race: RaceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit every claim of CATALOGUE; exit 1 if any verdict differs from its expected one."""
-    claims = load_catalogue(catalogue)
-    raise typer.Exit(_check(claims, as_json))
+    """Submit every claim of CATALOGUE; exit 1 if any verdict differs from its expected one.
+
+    A claim that cannot be checked (malformed, unparsable, outside the fragment) is a row of
+    its own (ERROR / UNSUPPORTED, with file, field and line:column); the others are checked.
+    Exit 2 only when the file itself cannot be read."""
+    entries = read_catalogue(catalogue).rows
+    raise typer.Exit(_check(entries, as_json, race=race))
 
 
 @cli.command()
@@ -251,11 +272,14 @@ def db_current() -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check(claims: list[Claim], as_json: bool) -> int:
-    """Submit all claims, show progress, print the table; return 0 or 1 (disagreement)."""
-    for claim in claims:  # validate every statement before enqueuing any
-        claim.statement()
-    task_ids: dict[str, Claim] = {client.submit_claim(c): c for c in claims}
+def _check(entries: Sequence[Claim | ClaimProblem], as_json: bool, *, race: bool = False) -> int:
+    """Submit the checkable claims, show progress, print one row per entry (in file order; an
+    entry that cannot be checked is its ERROR/UNSUPPORTED row); return 0, or 1 if any row
+    disagrees with its expected verdict.  The entries were validated when the catalogue was
+    read, so nothing is enqueued for a statement that does not parse."""
+    claims = [e for e in entries if isinstance(e, Claim)]
+    options = {"backend": "race"} if race else {}
+    task_ids: dict[str, Claim] = {client.submit_claim(c, **options): c for c in claims}
     settings = get_settings()
     budget = settings.hard_time_limit * max(1, len(claims)) + 60
     with Progress(
@@ -270,14 +294,19 @@ def _check(claims: list[Claim], as_json: bool) -> int:
         results = client.wait_for_results(
             task_ids, timeout=budget, on_done=lambda _s: progress.advance(bar)
         )
-    rows = []
+    submitted = {id(c): task_id for task_id, c in task_ids.items()}
+    rows: list[tuple[Any, Any, str | None, bool]] = []
     disagreed = 0
-    for task_id, claim in task_ids.items():
-        status = results[task_id]
-        expected = claim.expected.value if claim.expected else None
+    for entry in entries:
+        if isinstance(entry, ClaimProblem):  # never submitted: its row says why
+            disagreed += not entry.agrees
+            rows.append((entry, None, entry.expected, entry.agrees))
+            continue
+        status = results[submitted[id(entry)]]
+        expected = entry.expected.value if entry.expected else None
         ok = expected is None or status["verdict"] == expected
         disagreed += not ok
-        rows.append((claim, status, expected, ok))
+        rows.append((entry, status, expected, ok))
     if as_json:
         out.print_json(
             data=[
@@ -290,19 +319,31 @@ def _check(claims: list[Claim], as_json: bool) -> int:
                     "counterexample": s["counterexample"],
                     "reason": s["reason"],
                     "confirmed_by": s.get("confirmed_by"),
+                    **({"race": s["race"]} if s.get("race") else {}),
                     "prover_s": s["timings"]["prover_s"],
                     "task_id": s["task_id"],
+                    "file": c.source,
+                    "index": c.index,
                 }
+                if s is not None
+                else c.to_json()
                 for c, s, e, ok in rows
             ]
         )
     else:
         table = Table("id", "verdict", "expected", "time", "counterexample / note")
         for claim, status, expected, ok in rows:
+            if status is None:
+                style = "yellow" if ok else "bold red"
+                verdict = f"[{style}]{claim.verdict.value}[/{style}]"
+                table.add_row(
+                    Text(claim.label), verdict, expected or "—", "—", _problem_note(claim)
+                )
+                continue
             verdict = status["verdict"] or status["state"]
             if status["bound"] is not None and verdict == "BOUNDED":
                 verdict = f"BOUNDED ≤{status['bound']}"
-            verdict += _confirmation_mark(status)
+            verdict += _confirmation_mark(status) + _race_mark(status)
             style = "green" if ok else "bold red"
             prover_s = status["timings"]["prover_s"]
             table.add_row(
@@ -312,11 +353,31 @@ def _check(claims: list[Claim], as_json: bool) -> int:
                 f"{prover_s:.3f}s" if prover_s is not None else "—",
                 _format_cex(status["counterexample"]) or ("" if ok else status["reason"] or ""),
             )
-        out.print(table)
+        _print_table(table)
         total = len(rows)
         summary = f"{total - disagreed}/{total} claims agree with their expected verdict"
         out.print(f"[{'green' if not disagreed else 'bold red'}]{summary}[/]")
     return 1 if disagreed else 0
+
+
+def _problem_note(problem: ClaimProblem) -> Text:
+    """The note of an entry that was not checked: where and why, and its statement's first
+    line (plain text: a reason or statement with ``[…]`` is not Rich markup)."""
+    where = f"{problem.position}: " if problem.position else ""
+    lines = [f"{where}{problem.reason}", f"in {problem.source}, entry #{problem.index}"]
+    statement = problem.statement.strip().splitlines()
+    if statement:
+        lines.append(f"statement: {statement[0]}" + (" …" if len(statement) > 1 else ""))
+    return Text("\n".join(lines))
+
+
+def _print_table(table: Table) -> None:
+    """Print ``table``: on a terminal at its width; elsewhere (a pipe, a file) at the table's
+    own width, so no id or reason is wrapped or cut at an assumed 80 columns."""
+    if out.is_terminal:
+        out.print(table)
+    else:
+        Console(file=out.file, width=100_000).print(table)
 
 
 def _wait(task_id: str, timeout: float | None, backend: str = "z3") -> dict[str, Any]:
@@ -325,6 +386,9 @@ def _wait(task_id: str, timeout: float | None, backend: str = "z3") -> dict[str,
     settings = get_settings()
     budget = (timeout or settings.prover_timeout) + 2 * settings.time_limit_margin + 30
     queue = PROOF_QUEUES.get(backend, "prove.z3")
+    if backend == "race":  # its legs may queue behind each other on one agent
+        budget *= 3
+        queue = " and ".join(sorted(set(PROOF_QUEUES.values())))
     try:
         return client.wait_for_result(task_id, timeout=budget)
     except TimeoutError:
@@ -366,16 +430,81 @@ def _print_status(status: dict[str, Any]) -> None:
         out.print(status["reason"], highlight=False)
     if status.get("confirmed_by"):
         out.print(_confirmation_line(status["confirmed_by"]), highlight=False)
+    if status.get("proof"):
+        for text in _proof_lines(status["proof"]):
+            out.print(text, highlight=False)
     if status["counterexample"]:
         out.print("counterexample:")
         for name, value in status["counterexample"].items():
             out.print(f"  {name} = {_format_value(value)}", highlight=False)
     if status.get("error"):
         err.print(f"[red]{status['error']}[/red]", highlight=False)
+    if status.get("race"):
+        _print_race(status["race"])
     prover_s = status["timings"]["prover_s"]
     where = f" on {status['agent']}" if status["agent"] else ""
     timing = f"{prover_s:.3f}s in the prover" if prover_s is not None else status["state"]
     out.print(f"[dim]task {status['task_id']}{where}, {timing}[/dim]", highlight=False)
+
+
+def _race_mark(status: dict[str, Any]) -> str:
+    """`` (won by z3/nlsat)`` after a raced verdict, `` (retracted)`` after a retraction."""
+    race = status.get("race")
+    if not race:
+        return ""
+    if race.get("retracted"):
+        return f" (retracted {race['retracted'].get('verdict')})"
+    winner = race.get("winner")
+    return f" (won by {winner['label']})" if winner else ""
+
+
+def _print_race(race: dict[str, Any]) -> None:
+    """The winner of a raced task and every leg (backend, strategy, agent, outcome, time)."""
+    winner = race.get("winner")
+    if race.get("retracted"):
+        old = race["retracted"]
+        err.print(
+            f"[bold red]retracted[/]: {old.get('verdict')} (from {old.get('agent')}) was "
+            "contradicted by a leg that finished after the race was decided",
+            highlight=False,
+        )
+    elif winner:
+        seconds = winner["seconds"]
+        took = f" in {seconds:.3f}s" if seconds is not None else ""
+        out.print(
+            f"won by {winner['label']} (backend {winner['backend']}, strategy "
+            f"{winner['strategy']}) on {winner['agent']}{took}",
+            highlight=False,
+        )
+    table = Table("leg", "backend", "strategy", "agent", "outcome", "time", title="race")
+    for leg in race["legs"]:
+        seconds = leg["seconds"]
+        outcome = leg["outcome"] + (" (late)" if leg["late"] else "")
+        table.add_row(
+            str(leg["leg"]),
+            leg["backend"],
+            leg["strategy"],
+            leg["agent"] or "—",
+            outcome,
+            f"{seconds:.3f}s" if seconds is not None else "—",
+        )
+    for skipped in race.get("skipped") or []:
+        table.add_row("—", skipped["label"], "", "", f"skipped: {skipped['why']}", "")
+    _print_table(table)
+
+
+def _proof_lines(proof: dict[str, Any]) -> list[str]:
+    """How the verdict was reached (``proof.method`` and the detail to re-check it)."""
+    lines = [f"proof: {proof.get('method', '?')}"]
+    for key, value in proof.items():
+        if key == "method" or value in (None, [], {}, ""):
+            continue
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = "; ".join(value)
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        lines.append(f"  {key}: {value}")
+    return lines
 
 
 def _format_value(value: Any) -> str:

@@ -8,8 +8,8 @@ sweep runs at a time, even with two beat processes.  Each sweep:
    and health reports, and classifies each one (:func:`hms_celery.policy.classify`);
 2. stores every state change with its reason;
 3. re-publishes the in-flight attempts of every FAILED agent from the store at once — a new
-   attempt of the same task id; the result commit is idempotent, so a zombie finishing late
-   changes nothing;
+   attempt of the same task id (a race leg: that leg again, on its backend's queue); the
+   result commit is idempotent, so a zombie finishing late changes nothing;
 4. asks the health policy for a RecoveryAction (restart intensity, backoff) and carries out
    the ones that are due: RESTART = a remote-control command that replaces the live worker's
    pool processes,
@@ -31,6 +31,7 @@ from typing import Any
 
 from hms_celery.agents import registry
 from hms_celery.agents.host import new_agent_id, send_host_command
+from hms_celery.agents.race.tasks import RACE_QUEUE, republish_leg
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError
 from hms_celery.healing import breakers
@@ -179,6 +180,11 @@ def _requeue(agent: dict[str, Any], summary: dict[str, Any]) -> None:
         repository.abandon_attempt(
             item["task_id"], item["attempt"], f"agent {agent['id']} failed: {agent['state_reason']}"
         )
+        if item["queue"] == RACE_QUEUE:  # a race leg goes back to its own backend's queue
+            if republish_leg(item["task_id"], lost := item["attempt"]):
+                _audit("task.requeued", item["task_id"], agent=agent["id"], lost_attempt=lost)
+                summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
+            continue
         name = TASK_OF_KIND.get(item["kind"], PROVE_TASK)
         options: dict[str, Any] = {}
         if name == PROVE_TASK:

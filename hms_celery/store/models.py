@@ -79,6 +79,9 @@ class Attempt(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(32))  # a verdict, DUPLICATE or ERROR
     error: Mapped[str | None] = mapped_column(Text)
+    # A race leg (backend="race", hms_celery.agents.race): which leg, its backend and
+    # strategy, and its own outcome (migration 0005); None for any other attempt.
+    leg: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     task: Mapped[Task] = relationship(back_populates="attempts")
 

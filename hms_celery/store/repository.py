@@ -171,7 +171,55 @@ def commit_result(
     outcome: ProofOutcome,
 ) -> bool:
     """Commit ``outcome`` as the task's result unless one exists. True if this call won."""
-    now = utcnow()
+    with connection_scope() as conn:
+        now = utcnow()
+        won = insert_result(
+            conn,
+            task_id,
+            attempt_number=attempt_number,
+            agent=agent,
+            theorem_id=theorem_id,
+            outcome=outcome,
+            now=now,
+        )
+        if won:
+            # Attempts left open by a lost pool process or a requeue end here.
+            conn.execute(
+                update(_ATTEMPTS)
+                .where(
+                    _ATTEMPTS.c.task_id == task_id,
+                    _ATTEMPTS.c.number != attempt_number,
+                    _ATTEMPTS.c.ended_at.is_(None),
+                )
+                .values(ended_at=now, outcome="ABANDONED")
+            )
+        _close_attempt(conn, task_id, attempt_number, outcome.verdict.value if won else "DUPLICATE")
+        if not won:
+            audit(
+                conn,
+                agent,
+                "result.duplicate",
+                task_id,
+                attempt=attempt_number,
+                verdict=outcome.verdict.value,
+            )
+        return won
+
+
+def insert_result(
+    conn: Connection,
+    task_id: str,
+    *,
+    attempt_number: int,
+    agent: str,
+    theorem_id: str | None,
+    outcome: ProofOutcome,
+    now: datetime,
+) -> bool:
+    """Inside ``conn``'s transaction: insert the task's result unless one exists (``ON
+    CONFLICT DO NOTHING``) and, if this call won, mark the task DONE and audit a solvers'
+    disagreement.  True if it won.  (:func:`commit_result`, and race legs, which close their
+    attempts themselves: :mod:`hms_celery.agents.race`.)"""
     row = {
         "task_id": task_id,
         "attempt_number": attempt_number,
@@ -193,58 +241,38 @@ def commit_result(
         },
         "created_at": now,
     }
-    with connection_scope() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        won = (
-            conn.execute(
-                dialect.insert(ProofResult.__table__).values(**row).on_conflict_do_nothing()
-            ).rowcount
-            == 1
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    won = (
+        conn.execute(
+            dialect.insert(ProofResult.__table__).values(**row).on_conflict_do_nothing()
+        ).rowcount
+        == 1
+    )
+    if not won:
+        return False
+    conn.execute(
+        update(_TASKS)
+        .where(_TASKS.c.id == task_id)
+        .values(
+            status=TaskStatus.DONE,
+            verdict=outcome.verdict.value,
+            finished_at=now,
+            updated_at=now,
         )
-        if won:
-            # Attempts left open by a lost pool process or a requeue end here.
-            conn.execute(
-                update(_ATTEMPTS)
-                .where(
-                    _ATTEMPTS.c.task_id == task_id,
-                    _ATTEMPTS.c.number != attempt_number,
-                    _ATTEMPTS.c.ended_at.is_(None),
-                )
-                .values(ended_at=now, outcome="ABANDONED")
-            )
-            conn.execute(
-                update(_TASKS)
-                .where(_TASKS.c.id == task_id)
-                .values(
-                    status=TaskStatus.DONE,
-                    verdict=outcome.verdict.value,
-                    finished_at=now,
-                    updated_at=now,
-                )
-            )
-        _close_attempt(conn, task_id, attempt_number, outcome.verdict.value if won else "DUPLICATE")
-        if won and outcome.reason.startswith("solvers disagree"):
-            # Two solvers contradict each other about the same assertions: a solver (or
-            # translation) bug that someone must look at.
-            audit(
-                conn,
-                agent,
-                "proof.solvers_disagree",
-                task_id,
-                theorem_id=theorem_id,
-                reason=outcome.reason,
-                disagreement=outcome.stats.get("disagreement"),
-            )
-        if not won:
-            audit(
-                conn,
-                agent,
-                "result.duplicate",
-                task_id,
-                attempt=attempt_number,
-                verdict=outcome.verdict.value,
-            )
-        return won
+    )
+    if outcome.reason.startswith("solvers disagree"):
+        # Two solvers contradict each other about the same assertions: a solver (or
+        # translation) bug that someone must look at.
+        audit(
+            conn,
+            agent,
+            "proof.solvers_disagree",
+            task_id,
+            theorem_id=theorem_id,
+            reason=outcome.reason,
+            disagreement=outcome.stats.get("disagreement"),
+        )
+    return True
 
 
 def complete_task(task_id: str, *, attempt_number: int, outcome: str = "DONE") -> None:
@@ -336,9 +364,15 @@ def _status_json(task: Task) -> dict[str, Any]:
             "ended_at": _iso(a.ended_at),
             "outcome": a.outcome,
             "error": a.error,
+            "leg": a.leg,
         }
         for a in task.attempts
     ]
+    race = None
+    if isinstance(task.payload, dict) and task.payload.get("race"):  # backend="race"
+        from hms_celery.agents.race.view import race_view
+
+        race = race_view(task.payload["race"], attempts, result.stats if result else None)
     return {
         "task_id": task.id,
         "kind": task.kind,
@@ -358,6 +392,7 @@ def _status_json(task: Task) -> dict[str, Any]:
         "proof": (result.stats or {}).get("proof") if result else None,
         "agent": result.agent if result else (attempts[-1]["agent"] if attempts else None),
         "attempts": attempts,
+        **({"race": race} if race is not None else {}),
         "payload": task.payload,
         "timings": {
             "created_at": _iso(task.created_at),

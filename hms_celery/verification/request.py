@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -10,7 +11,78 @@ from hms_celery.errors import InputError, StatementError
 from hms_celery.verification.ast import Statement
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 
-Backend = Literal["z3", "cvc5", "lean"]
+#: ``"race"``: several solvers at once, the first decisive verdict wins (agents/race).
+Backend = Literal["z3", "cvc5", "lean", "race"]
+
+
+def order_variables(variables: Mapping[str, str] | None) -> dict[str, str]:
+    """``variables`` (name → Lean type text) in dependency order, as binders need them.
+
+    A variable whose type mentions another one comes after it (``{"w": "Fin n → ℝ", "n": "ℕ"}``
+    gives ``n, w``); otherwise the given order is kept.  A cycle raises
+    :class:`StatementError` naming its variables; a type that does not parse or mentions an
+    unknown name is left to the elaborator, which reports it with its position."""
+    if not variables:
+        return {}
+    from hms_celery.verification.parser import canonical_name
+
+    names = {canonical_name(k): k for k in variables}
+    deps = {v: [names[n] for n in _type_names(t) if n in names] for v, t in variables.items()}
+    ordered: dict[str, str] = {}
+    while len(ordered) < len(variables):
+        # the first variable, in the given order, whose dependencies are all placed
+        ready = next(
+            (v for v in variables if v not in ordered and all(d in ordered for d in deps[v])),
+            None,
+        )
+        if ready is None:
+            raise _cycle_error(variables, deps, ordered)
+        ordered[ready] = variables[ready]
+    return ordered
+
+
+def _cycle_error(
+    variables: Mapping[str, str], deps: dict[str, list[str]], placed: Mapping[str, str]
+) -> StatementError:
+    """The error for variables that cannot be ordered: follow unplaced dependencies from the
+    first unplaced variable until one repeats; the repeated stretch is a cycle."""
+    path = [next(v for v in variables if v not in placed)]
+    while True:
+        following = next(d for d in deps[path[-1]] if d not in placed)
+        if following in path:
+            cycle = [*path[path.index(following) :], following]
+            break
+        path.append(following)
+    first = cycle[0]
+    if len(cycle) == 2:
+        what = f"variable {first} : {variables[first]} mentions itself"
+    else:
+        types = ", ".join(f"{v} : {variables[v]}" for v in cycle[:-1])
+        what = f"variables {' → '.join(cycle)} depend on each other in a cycle ({types})"
+    return StatementError(f"type of variable {first}: {what}", source=str(variables[first]))
+
+
+def _type_names(type_text: Any) -> list[str]:
+    """The names a type text mentions (``Fin (n + 1) → ℝ``: ``n``); none if it does not parse."""
+    from dataclasses import fields, is_dataclass
+
+    from hms_celery.verification.parser import SName, parse_type
+
+    try:
+        root = parse_type(str(type_text))
+    except StatementError:
+        return []
+    found: list[str] = []
+    todo: list[Any] = [root]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, SName):
+            found.append(node.name)
+        elif is_dataclass(node):
+            todo.extend(getattr(node, f.name) for f in fields(node))
+        elif isinstance(node, tuple | list):
+            todo.extend(node)
+    return found
 
 
 class ProofRequest(BaseModel):
@@ -58,7 +130,8 @@ class ProofRequest(BaseModel):
             raise InputError("an SMT-LIB request has no Lean statement to parse")
         from hms_celery.verification.parser import parse_statement
 
-        return parse_statement(self.statement, self.assumptions, self.variables)
+        variables = order_variables(self.variables)  # any order: binders need dependency order
+        return parse_statement(self.statement, self.assumptions, variables)
 
     def validate_strategy(self) -> None:
         """Raise :class:`InputError` if the strategy is not a valid one."""
@@ -109,17 +182,10 @@ class ProofRequest(BaseModel):
     ) -> ProofOutcome:
         from hms_celery.verification.smtlib import decide_smtlib
 
-        if self.backend != "z3":
-            # cvc5 still checks SMT-LIB problems: it confirms every unsat Z3 finds.
-            why = " (cvc5 confirms every unsat Z3 finds; backend 'cvc5' takes Lean statements)"
-            return ProofOutcome(
-                Verdict.ERROR,
-                reason=f"SMT-LIB problems are decided by the z3 backend, not {self.backend!r}"
-                + (why if self.backend == "cvc5" else ""),
-                backend=self.backend,
-            )
+        # decide_smtlib answers ERROR for a backend outside smtlib.BACKENDS (z3, cvc5)
         return decide_smtlib(
             self.smtlib or "",
+            backend=self.backend,
             strategy=self.strategy if self.strategy is not None else strategy,
             timeout_s=self.timeout or timeout,
             rlimit=self.rlimit or rlimit,
