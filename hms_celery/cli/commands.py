@@ -21,7 +21,7 @@ from hms_celery.cli.ga import ga_cli, strategies_cli
 from hms_celery.cli.stack import EmbeddedStack
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.settings import get_settings
-from hms_celery.verification.catalogue import Claim, ClaimProblem, load_catalogue, read_catalogue
+from hms_celery.verification.catalogue import Claim, ClaimProblem, read_catalogue
 from hms_celery.verification.verdict import Verdict
 
 cli = typer.Typer(
@@ -197,16 +197,20 @@ def theorems(
     catalogue: Annotated[Path | None, typer.Argument(help="Catalogue file.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the claims of a catalogue (default: Moneyball)."""
-    claims = load_catalogue(catalogue)
+    """List the claims of a catalogue (default: Moneyball); an entry that cannot be checked
+    is listed with its ERROR/UNSUPPORTED reason."""
+    rows = read_catalogue(catalogue).rows
     if as_json:
-        out.print_json(data=[_claim_json(c) for c in claims])
+        out.print_json(data=[_claim_json(r) if isinstance(r, Claim) else r.to_json() for r in rows])
         return
-    table = Table("id", "expected", "statement", title=f"{len(claims)} claims")
-    for claim in claims:
-        expected = claim.expected.value if claim.expected else "—"
-        table.add_row(claim.theorem_id, expected, claim.formal_expression)
-    out.print(table)
+    table = Table("id", "expected", "statement", title=f"{len(rows)} claims")
+    for row in rows:
+        if isinstance(row, Claim):
+            expected = row.expected.value if row.expected else "—"
+            table.add_row(Text(row.theorem_id), expected, Text(row.formal_expression))
+        else:
+            table.add_row(Text(row.label), row.expected or "—", _problem_note(row))
+    _print_table(table)
 
 
 @cli.command()
@@ -319,6 +323,7 @@ def _check(entries: Sequence[Claim | ClaimProblem], as_json: bool, *, race: bool
                     "counterexample": s["counterexample"],
                     "reason": s["reason"],
                     "confirmed_by": s.get("confirmed_by"),
+                    "proof": s.get("proof"),
                     **({"race": s["race"]} if s.get("race") else {}),
                     "prover_s": s["timings"]["prover_s"],
                     "task_id": s["task_id"],
@@ -351,13 +356,31 @@ def _check(entries: Sequence[Claim | ClaimProblem], as_json: bool, *, race: bool
                 f"[{style}]{verdict}[/{style}]",
                 expected or "—",
                 f"{prover_s:.3f}s" if prover_s is not None else "—",
-                _format_cex(status["counterexample"]) or ("" if ok else status["reason"] or ""),
+                _format_cex(status["counterexample"])
+                or ("" if ok else status["reason"] or "")
+                or _proof_note(status.get("proof")),
             )
         _print_table(table)
         total = len(rows)
         summary = f"{total - disagreed}/{total} claims agree with their expected verdict"
         out.print(f"[{'green' if not disagreed else 'bold red'}]{summary}[/]")
     return 1 if disagreed else 0
+
+
+def _proof_note(proof: dict[str, Any] | None) -> str:
+    """The table's short name of how a verdict was reached (``proof.method``), or ""."""
+    if not proof:
+        return ""
+    method = str(proof.get("method", ""))
+    if method == "sum-abstraction":
+        n, points = proof.get("for_all"), proof.get("points")
+        return f"proof: sum abstraction for every {n} ({points} points)"
+    if method == "induction":
+        return f"proof: induction on {proof.get('on')} (invariant {proof.get('invariant')})"
+    if method == "witness" and isinstance(proof.get("witness"), dict):
+        terms = ", ".join(f"{k} = {v}" for k, v in proof["witness"].items())
+        return f"proof: witness {terms}"
+    return f"proof: {method}"
 
 
 def _problem_note(problem: ClaimProblem) -> Text:

@@ -4,9 +4,11 @@ catalogue and verdicts.  Import the public API from here; add one line per new e
 from hms_celery.verification.ast import Definition, Statement
 from hms_celery.verification.catalogue import (
     Claim,
+    ClaimProblem,
     default_catalogue_path,
     find_claim,
     load_catalogue,
+    read_catalogue,
 )
 from hms_celery.verification.definitions import default_workspace, load_definitions
 from hms_celery.verification.parser import parse_statement
@@ -14,6 +16,7 @@ from hms_celery.verification.verdict import ProofOutcome, Verdict
 
 __all__ = [
     "Claim",
+    "ClaimProblem",
     "Definition",
     "ProofOutcome",
     "Statement",
@@ -24,4 +27,5 @@ __all__ = [
     "load_catalogue",
     "load_definitions",
     "parse_statement",
+    "read_catalogue",
 ]

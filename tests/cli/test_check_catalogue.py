@@ -142,3 +142,17 @@ def test_an_unreadable_file_exits_2_with_the_json_position(
     done = hms("check", str(wrong_shape), env=stack_env)
     assert done.returncode == 2, done.stderr
     assert f"{wrong_shape}: expected a list of claims" in " ".join(done.stderr.split())
+
+
+def test_theorems_lists_every_entry_with_the_bad_ones_explained(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "mixed.json", entries("ERROR"))
+    listed = hms("theorems", str(path), "--json", env=stack_env)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [r["theorem_id"] for r in rows] == [e["theorem_id"] for e in entries("ERROR")]
+    assert rows[0]["verdict"] == "ERROR" and rows[0]["line"] == 2
+    assert rows[1]["verdict"] == "UNSUPPORTED" and "'ℂ'" in rows[1]["reason"]
+    table = hms("theorems", str(path), env=stack_env)
+    assert table.returncode == 0 and "unexpected end of input" in table.stdout, table.stdout

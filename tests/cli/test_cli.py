@@ -108,6 +108,7 @@ def test_check_of_the_moneyball_catalogue_agrees(worker, stack_env) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     rows = json.loads(done.stdout)
     claims = load_catalogue()
+    tags = {c.theorem_id: c.tags for c in claims}
     assert {r["theorem_id"] for r in rows} == {c.theorem_id for c in claims}
     assert all(r["verdict"] == r["expected"] for r in rows)
     refuted = [r for r in rows if r["verdict"] == "REFUTED"]
@@ -118,6 +119,14 @@ def test_check_of_the_moneyball_catalogue_agrees(worker, stack_env) -> None:
     assert proved and all(r["confirmed_by"]["status"] == "confirmed" for r in proved)
     assert all(r["confirmed_by"]["solver"] == "cvc5" for r in proved)
     assert all(r["confirmed_by"] is None for r in rows if r["verdict"] != "PROVED")
+    # the claims over a symbolic size are proved for every size, and say how (issue 9)
+    general = [
+        r for r in proved if {"symbolic-n", "symbolic-exponent"} & set(tags[r["theorem_id"]])
+    ]
+    assert len(general) == 7
+    assert {r["proof"]["method"] for r in general} <= {"sum-abstraction", "induction"}
+    table = hms("check", env=stack_env, timeout=900)
+    assert table.returncode == 0 and table.stdout.count("proof: ") >= 7, table.stdout
 
 
 def test_check_and_prove_show_the_confirmation(worker, stack_env, tmp_path: Path) -> None:
