@@ -20,7 +20,7 @@ import pytest
 from hms_celery import client
 from hms_celery.store import repository
 from hms_celery.verification import smtlib
-from tests.conftest import WorkerProcess
+from tests.conftest import WorkerProcess, configure_process
 from tests.support import wait_until
 
 pytestmark = pytest.mark.services
@@ -32,6 +32,22 @@ HMS = [sys.executable, "-m", "hms_celery.cli.main"]
 POWER = "∀ (B r : ℝ), 0 ≤ B → 0 ≤ r → r ≤ 1 → 0 ≤ B * (1 - r) ^ 3 ∧ B * (1 - r) ^ 3 ≤ B"
 #: No leg decides it: Z3's models are irrational (UNKNOWN), cvc5 times out.
 UNDECIDED = "∀ (x y : ℝ), x * x * x - 2 * y * y * y ≠ 1 ∨ x ≤ 1"
+
+
+@pytest.fixture(scope="module")
+def stack_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The session's services with a broker database of the race tests' own: the session's
+    ``worker`` (which consumes ``prove.z3`` too) must not take these legs."""
+    broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/13"
+    env = {**stack_env, "HMS_BROKER_URL": broker}
+    configure_process(env)
+    from hms_celery.healing.heartbeats import redis_client
+
+    redis_client().flushdb()
+    try:
+        yield env
+    finally:
+        configure_process(stack_env)
 
 
 @pytest.fixture(scope="module")
