@@ -34,14 +34,16 @@ DEFAULT_FAMILIES = "war-abs,war-unit,drp-baseline,fs-bounds"
 def held_out_table(
     strategies: dict[str, dict[str, Any]], heldout: list[dict[str, Any]], timeout: float
 ) -> list[dict[str, Any]]:
-    """Each strategy on each held-out instance, sequentially, at ``timeout`` seconds."""
-    from hms_celery.genetic.fitness import Evaluation, is_solved
+    """Each strategy on each held-out instance at ``timeout`` seconds, one at a time and
+    interleaved (instance 1 with every strategy, then instance 2, …) so that machine noise
+    hits every strategy alike.  ``wrong``: decided verdicts contradicting ``expected``."""
+    from hms_celery.genetic.fitness import DECIDED, Evaluation, is_solved
     from hms_celery.verification.request import ProofRequest
 
-    rows = []
-    for label, genome in strategies.items():
-        solved, par2, total = 0, 0.0, 0.0
-        for inst in heldout:
+    zero = {"solved": 0, "wrong": 0, "n": len(heldout), "par2": 0.0, "time": 0.0}
+    rows = {label: {"strategy": label, **zero} for label in strategies}
+    for inst in heldout:
+        for label, genome in strategies.items():
             request = ProofRequest.build(
                 **{**inst["request"], "theorem_id": inst["id"]}, strategy=genome
             )
@@ -50,13 +52,12 @@ def held_out_table(
                 inst["id"], out.verdict.value, None, out.elapsed_s, inst.get("expected")
             )
             ok = is_solved(ev)
-            solved += ok
-            par2 += out.elapsed_s if ok else 2 * timeout
-            total += out.elapsed_s
-        rows.append(
-            {"strategy": label, "solved": solved, "n": len(heldout), "par2": par2, "time": total}
-        )
-    return rows
+            row = rows[label]
+            row["solved"] += ok
+            row["wrong"] += ev.verdict in DECIDED and ev.expected not in (None, ev.verdict)
+            row["par2"] += out.elapsed_s if ok else 2 * timeout
+            row["time"] += out.elapsed_s
+    return list(rows.values())
 
 
 def hand_pick(train: list[dict[str, Any]], rlimit: int, timeout: float) -> str:
@@ -110,12 +111,15 @@ def compare(
     train: list[dict[str, Any]],
     heldout: list[dict[str, Any]],
     args: argparse.Namespace,
+    picked: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A GA run on ``train``, then Z3 default, the hand-picked strategy (``picked``, else
+    :func:`hand_pick` on ``train``) and the evolved one on ``heldout``: prints the table."""
     from hms_celery.genetic.genome import Z3_DEFAULT_GENOME
     from hms_celery.verification.strategy import NAMED_STRATEGIES, Strategy
 
     run = run_ga(family, train, args)
-    picked = hand_pick(train, args.rlimit, args.timeout)
+    picked = picked or hand_pick(train, args.rlimit, args.timeout)
     evolved = run["best_genome"]
     rows = held_out_table(
         {
@@ -148,17 +152,21 @@ def compare(
     return run, rows
 
 
-def smt2_instances(directory: Path) -> list[dict[str, Any]]:
+def smt2_instances(directory: Path, statuses: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The ``.smt2`` files of ``directory`` as GA instances, sorted by name (``n`` = position).
+    The expected verdict comes from ``statuses`` (file name → ``sat``/``unsat``, e.g. an
+    index file) or else from the file's ``(set-info :status …)``."""
     files = sorted(directory.glob("*.smt2"))
     if not files:
         raise SystemExit(f"no .smt2 files in {directory}")
     out = []
     for n, path in enumerate(files):
         text = path.read_text()
+        status = (statuses or {}).get(path.name)
         expected = None
-        if "(set-info :status unsat)" in text:
+        if status == "unsat" or (status is None and "(set-info :status unsat)" in text):
             expected = "PROVED"
-        elif "(set-info :status sat)" in text:
+        elif status == "sat" or (status is None and "(set-info :status sat)" in text):
             expected = "REFUTED"
         out.append({"id": path.stem, "n": n, "request": {"smtlib": text}, "expected": expected})
     return out

@@ -6,11 +6,27 @@ An SMT-LIB problem asks whether its assertions are *satisfiable*.  HMS reads it 
 * ``unsat`` → PROVED (reason ``"unsat"``);
 * ``sat`` → REFUTED, the model being the counterexample: every constant occurring in the
   assertions (integers and reals as exact rationals ``"p/q"``, booleans as ``true``/``false``,
-  other sorts and uninterpreted functions as Z3 prints them).  The model is re-checked first:
-  every assertion must evaluate to true under it (``model.eval``, Z3's exact arithmetic), else
-  ERROR ``"internal: model failed re-check"``; an irrational value, or an assertion the model
-  cannot evaluate (a quantifier), gives UNKNOWN;
+  other sorts and uninterpreted functions as Z3 prints them).  The model is re-checked first
+  (:mod:`.smtlib_model`): an assertion that evaluates to true under it holds, one that
+  evaluates to false is ERROR ``"internal: model failed re-check"``, and one that evaluates to
+  neither (a quantified assertion) must be *proved* as a closed obligation — the model
+  substituted, validity proved by Z3 and confirmed by cvc5 — recorded in ``outcome.proof``
+  (``"method": "model-check"``).  An irrational value, or an obligation that is not proved,
+  gives UNKNOWN (TIMEOUT when its time ran out);
 * ``unknown`` → UNKNOWN or TIMEOUT, classified as for statements;
+
+Never weaker than Z3 run directly: unless the strategy *is* Z3's plain ``Solver()`` on the
+assertions as read, the problem is decided in two slices — the strategy (on its preprocessed
+assertions) and the plain solver (on the assertions as read: product-bounds and tactics cannot
+stand in its way) — each with half the time budget, a slice that ends early leaving its time
+to the next.  The plain solver goes first on a problem with quantifiers (Z3 picks its
+quantifier procedures itself; HMS's strategies are built for quantifier-free arithmetic), last
+otherwise.  ``stats["checks"]`` records each slice (``"slice": "strategy" | "plain"``).
+
+``backend="cvc5"`` decides the assertions as read with cvc5 (:mod:`.cvc5_backend`'s
+translation; a construct it cannot express — a recursive function, strings, ``^`` — gives
+UNSUPPORTED naming it); Z3's plain solver confirms an ``unsat``, and a ``sat`` model is
+re-checked as above.
 * text that does not parse, or a command HMS refuses → ERROR naming the command and its
   ``line:column``.
 
@@ -30,17 +46,27 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import z3
 
-from . import prover
+from . import prover, smtlib_model
 from .smtlib_reader import SYNTAX, Problem, SmtlibError, read_problem
-from .strategy import Strategy, strategy_from_any
+from .strategy import Z3_DEFAULT, Strategy, strategy_from_any
 from .verdict import ProofOutcome, Verdict
-from .z3_backend import CounterexampleError, _value_json, product_bounds
+from .z3_backend import CounterexampleError, Unsupported, _value_json, product_bounds
 
-__all__ = ["SmtlibError", "decide_smtlib", "parse_smtlib"]
+__all__ = ["BACKENDS", "SmtlibError", "decide_smtlib", "parse_smtlib"]
+
+#: The solvers that decide SMT-LIB problems (``backend=``).
+BACKENDS = ("z3", "cvc5")
+
+#: Z3 run directly: its plain ``Solver()``, which picks its own tactics per problem.
+PLAIN = Z3_DEFAULT
+
+#: The share of the time budget the first of two slices gets (the second gets the rest).
+FIRST_SLICE_SHARE = 0.5
 
 
 def parse_smtlib(text: str, ctx: z3.Context | None = None) -> list[z3.BoolRef]:
@@ -74,6 +100,7 @@ def _z3_message(exc: z3.Z3Exception, problem: Problem) -> str:
 def decide_smtlib(
     text: str,
     *,
+    backend: str = "z3",
     strategy: Strategy | dict[str, Any] | str | None = None,
     timeout_s: float = 30,
     rlimit: int | None = None,
@@ -81,21 +108,30 @@ def decide_smtlib(
 ) -> ProofOutcome:
     """Decide the SMT-LIB problem ``text`` (see the module docstring); never raises.
 
-    ``strategy``, ``timeout_s``, ``rlimit`` and ``confirm`` (cvc5 confirms an ``unsat``:
-    :func:`~hms_celery.verification.prover.confirm_proved`) mean what they mean for
-    :func:`~hms_celery.verification.prover.prove`."""
+    ``backend`` is one of :data:`BACKENDS`; ``strategy``, ``timeout_s``, ``rlimit`` and
+    ``confirm`` (the other solver confirms an ``unsat`` —
+    :func:`~hms_celery.verification.prover.confirm_proved` — and every proof obligation of a
+    model) mean what they mean for :func:`~hms_celery.verification.prover.prove`."""
     start = time.monotonic()
     strategy_json: dict[str, Any] | None = None
     try:
         strat = strategy_from_any(strategy)
         strategy_json = strat.to_json()
         confirm = prover.confirm_setting(confirm)
-        outcome = _decide(text, strat, start, float(timeout_s), rlimit, confirm=confirm)
+        if backend not in BACKENDS:
+            outcome = ProofOutcome(
+                Verdict.ERROR,
+                reason=f"SMT-LIB problems are decided by {' or '.join(BACKENDS)}, not {backend!r}",
+            )
+        else:
+            outcome = _decide(
+                text, backend, strat, start, float(timeout_s), rlimit, confirm=confirm
+            )
     except ValueError as exc:
         outcome = ProofOutcome(Verdict.ERROR, reason=f"bad input: {exc}")
     except Exception as exc:
         outcome = ProofOutcome(Verdict.ERROR, reason=f"internal error: {type(exc).__name__}: {exc}")
-    outcome.backend = "z3"
+    outcome.backend = backend
     outcome.strategy = strategy_json
     outcome.elapsed_s = round(time.monotonic() - start, 6)
     return outcome
@@ -103,6 +139,7 @@ def decide_smtlib(
 
 def _decide(
     text: str,
+    backend: str,
     strat: Strategy,
     start: float,
     timeout_s: float,
@@ -114,113 +151,264 @@ def _decide(
         return ProofOutcome(Verdict.ERROR, reason=f"rlimit must be ≥ 0, got {rlimit}")
     deadline = start + timeout_s
     # A fresh context per problem: nothing of a previous problem (terms, declarations) is
-    # in it, and none of this one outlives it.
-    with prover._watched_context(timeout_s, fresh=True) as ctx:
+    # in it, and none of this one outlives it.  The watchdog leaves room for the model's
+    # proof obligations, which may start just before the deadline.
+    grace = smtlib_model.OBLIGATION_MIN_S
+    with prover._watched_context(timeout_s + grace, fresh=True) as ctx:
         try:
             original = parse_smtlib(text, ctx)
         except SmtlibError as exc:
             return ProofOutcome(Verdict.ERROR, reason=str(exc))
-        symbols, has_division = _scan(original)
+        scan = _scan(original)
         stats: dict[str, Any] = {"assertions": len(original), "preprocess": []}
-        assertions = original
-        if "product-bounds" in strat.preprocess:
-            # Sound for unsat (it only adds implied facts), and a model of the result satisfies
-            # the original — except where a real division by zero occurs: SMT-LIB leaves x/0
-            # unspecified, which the step's quotient variables do not capture.
-            if has_division:
-                stats["preprocess_skipped"] = {"product-bounds": "the problem divides (/)"}
-            else:
-                assertions = product_bounds(original)
-                stats["preprocess"].append("product-bounds")
+        if backend == "cvc5":
+            return _decide_cvc5(original, scan, stats, start, deadline, rlimit, confirm)
+        return _decide_z3(original, scan, strat, ctx, stats, start, deadline, rlimit, confirm)
+
+
+def _decide_z3(
+    original: list[z3.BoolRef],
+    scan: _Scan,
+    strat: Strategy,
+    ctx: z3.Context,
+    stats: dict[str, Any],
+    start: float,
+    deadline: float,
+    rlimit: int | None,
+    confirm: bool,
+) -> ProofOutcome:
+    assertions = original
+    if "product-bounds" in strat.preprocess:
+        # Sound for unsat (it only adds implied facts), and a model of the result satisfies
+        # the original — except where a real division by zero occurs: SMT-LIB leaves x/0
+        # unspecified, which the step's quotient variables do not capture.
+        if scan.has_division:
+            stats["preprocess_skipped"] = {"product-bounds": "the problem divides (/)"}
+        elif not scan.has_product:  # product_bounds would return the assertions unchanged
+            stats["preprocess_skipped"] = {"product-bounds": "no nonlinear product"}
+        else:
+            assertions = product_bounds(original)
+            stats["preprocess"].append("product-bounds")
+    slices = [("strategy", strat, assertions)]
+    if strat.has_tactic or strat.params or assertions is not original:
+        plain = ("plain", PLAIN, original)
+        slices = [plain, *slices] if scan.has_quantifier else [*slices, plain]
+    entries: list[dict[str, Any]] = []
+    stats["checks"] = entries
+    check, used = _run_slices(slices, ctx, deadline, rlimit, entries)
+    stats["rlimit_count"] = sum(e["rlimit"] or 0 for e in entries)
+    stats["z3_seconds"] = round(sum(e["seconds"] for e in entries), 6)
+    if check.status == "unsat":
+        stats["decided_by"] = used[0]
+        proved = ProofOutcome(Verdict.PROVED, reason="unsat", stats=stats)
+        if not confirm:
+            return proved
+        return prover.confirm_proved(
+            proved,
+            used[2],
+            proved_by="z3",
+            start=start,
+            timeout_s=deadline - start,
+            rlimit=rlimit,
+            strategy=used[1],
+        )
+    if check.status == "sat":
+        stats["decided_by"] = used[0]
+        assert check.model is not None
+        model = smtlib_model.from_z3_model(check.model, scan.constants)
+        cex = _z3_counterexample(scan, check.model)
+        return _refutation(original, model, cex, stats, deadline, rlimit, confirm)
+    verdict = prover._classify_unknown(check, deadline, rlimit)
+    entries[-1]["reason"] = check.reason
+    why = check.reason
+    if len(entries) > 1:  # what the earlier slice said, too
+        first = entries[0]
+        why += f" (after the {first['slice']} slice: {first.get('reason', first['result'])})"
+    return prover._stopped([], -1, {}, verdict, why, stats)
+
+
+def _run_slices(
+    slices: list[tuple[str, Strategy, list[z3.BoolRef]]],
+    ctx: z3.Context,
+    deadline: float,
+    rlimit: int | None,
+    entries: list[dict[str, Any]],
+) -> tuple[prover._Check, tuple[str, Strategy, list[z3.BoolRef]]]:
+    """Run ``slices`` (label, strategy, assertions) in order until one decides; the first of
+    two gets :data:`FIRST_SLICE_SHARE` of the time left (all of it under an ``rlimit``, which
+    then bounds it, deterministically), the last whatever is left.  Returns the last check
+    made and its slice; every check is appended to ``entries``."""
+    check: prover._Check | None = None
+    for k, item in enumerate(slices):
+        label, strat, assertions = item
         t0 = time.monotonic()
-        check = prover._solve(assertions, strat, ctx, t0, deadline - t0, rlimit)
+        left = deadline - t0
+        last = k == len(slices) - 1
+        budget = left if last or rlimit else left * FIRST_SLICE_SHARE
+        check = prover._solve(assertions, strat, ctx, t0, budget, rlimit)
         entry: dict[str, Any] = {
+            "slice": label,
             "result": check.status,
             "seconds": round(check.seconds, 6),
+            "budget_s": round(max(budget, 0.0), 3),
             "rlimit": check.rlimit_used,
         }
-        stats["checks"] = [entry]
-        stats["rlimit_count"] = check.rlimit_used or 0
-        stats["z3_seconds"] = entry["seconds"]
-        if check.status == "unsat":
-            proved = ProofOutcome(Verdict.PROVED, reason="unsat", stats=stats)
-            if not confirm:
-                return proved
-            return prover.confirm_proved(
-                proved,
-                assertions,
-                proved_by="z3",
-                start=start,
-                timeout_s=timeout_s,
-                rlimit=rlimit,
-                strategy=strat,
-            )
-        if check.status == "sat":
-            assert check.model is not None
-            return _refutation(original, symbols, check.model, stats)
-        verdict = prover._classify_unknown(check, deadline, rlimit)
-        entry["reason"] = check.reason
-        return prover._stopped([], -1, {}, verdict, check.reason, stats)
+        if check.reason and not last:
+            entry["reason"] = check.reason
+        entries.append(entry)
+        if check.status in ("sat", "unsat") or last:
+            return check, item
+    raise AssertionError("no slice")  # pragma: no cover - slices is never empty
 
 
-def _scan(assertions: list[z3.BoolRef]) -> tuple[dict[str, z3.FuncDeclRef], bool]:
-    """The uninterpreted constants and functions of ``assertions`` (by name), and whether a
-    real division occurs."""
-    symbols: dict[str, z3.FuncDeclRef] = {}
-    has_division = False
-    seen: set[int] = set()
-    stack: list[z3.ExprRef] = list(assertions)
-    while stack:
-        t = stack.pop()
-        if t.get_id() in seen:
-            continue
-        seen.add(t.get_id())
-        if z3.is_quantifier(t):
-            stack.append(t.body())
-        elif z3.is_app(t):
-            decl = t.decl()
-            if decl.kind() == z3.Z3_OP_UNINTERPRETED:
-                symbols[decl.name()] = decl
-            has_division = has_division or decl.kind() == z3.Z3_OP_DIV
-            stack.extend(t.children())
-    return dict(sorted(symbols.items())), has_division
+def _decide_cvc5(
+    original: list[z3.BoolRef],
+    scan: _Scan,
+    stats: dict[str, Any],
+    start: float,
+    deadline: float,
+    rlimit: int | None,
+    confirm: bool,
+) -> ProofOutcome:
+    """cvc5 on the assertions as read; Z3's plain solver confirms an unsat."""
+    from .cvc5_backend import Cvc5Backend
+
+    solver = Cvc5Backend()
+    try:
+        answer = solver.check(original, timeout_s=deadline - time.monotonic(), rlimit=rlimit)
+    except Unsupported as exc:
+        return ProofOutcome(Verdict.UNSUPPORTED, reason=str(exc), stats=stats)
+    entry: dict[str, Any] = {
+        "slice": "cvc5",
+        "result": answer.status,
+        "seconds": round(answer.seconds, 6),
+        "rlimit": None,
+    }
+    stats["checks"] = [entry]
+    stats["cvc5_seconds"] = entry["seconds"]
+    if answer.status == "unsat":
+        proved = ProofOutcome(Verdict.PROVED, reason="unsat", stats=stats)
+        if not confirm:
+            return proved
+        return prover.confirm_proved(
+            proved,
+            original,
+            proved_by="cvc5",
+            start=start,
+            timeout_s=deadline - start,
+            strategy=PLAIN,
+        )
+    if answer.status == "sat":
+        try:
+            model, cex = _cvc5_model(scan, answer.values)
+        except (CounterexampleError, ValueError) as exc:
+            return ProofOutcome(Verdict.UNKNOWN, reason=str(exc), stats=stats)
+        return _refutation(original, model, cex, stats, deadline, rlimit, confirm)
+    entry["reason"] = answer.reason
+    check = prover._Check("unknown", answer.reason, seconds=answer.seconds)
+    verdict = prover._classify_unknown(check, deadline, None, solver="cvc5")
+    return prover._stopped([], -1, {}, verdict, check.reason, stats, solver="cvc5")
+
+
+def _cvc5_model(scan: _Scan, values: Any) -> tuple[smtlib_model.ModelSubstitution, dict[str, Any]]:
+    """cvc5's model (:class:`~.cvc5_backend.Cvc5Values`) as a substitution and as the
+    counterexample (the same exact values)."""
+    constants: dict[z3.FuncDeclRef, Any] = {}
+    functions: dict[z3.FuncDeclRef, dict[str, Any]] = {}
+    cex: dict[str, Any] = {}
+    for name, decl in scan.symbols.items():
+        if decl.arity() == 0:
+            constants[decl] = cex[name] = values.scalar(decl(), name)
+        else:
+            functions[decl] = cex[name] = values.table(decl, name)
+    return smtlib_model.from_values(constants, functions), cex
 
 
 def _refutation(
-    assertions: list[z3.BoolRef],
-    symbols: dict[str, z3.FuncDeclRef],
-    model: z3.ModelRef,
+    original: list[z3.BoolRef],
+    model: smtlib_model.ModelSubstitution,
+    cex: dict[str, Any] | CounterexampleError,
     stats: dict[str, Any],
+    deadline: float,
+    rlimit: int | None,
+    confirm: bool,
 ) -> ProofOutcome:
-    try:
-        cex = {name: _value(decl, model) for name, decl in symbols.items()}
-    except CounterexampleError as exc:
-        return ProofOutcome(Verdict.UNKNOWN, reason=str(exc), stats=stats)
-    undetermined = 0
-    for i, assertion in enumerate(assertions):
-        value = model.eval(assertion, model_completion=True)
-        if z3.is_false(value):
-            return ProofOutcome(
-                Verdict.ERROR,
-                reason=f"internal: model failed re-check (assertion {i + 1} is false under it)",
-                counterexample=cex,
-                stats=stats,
-            )
-        undetermined += not z3.is_true(value)
-    if undetermined:
-        return ProofOutcome(
-            Verdict.UNKNOWN,
-            reason=f"the model could not be re-checked: {undetermined} assertion(s) do not "
-            "evaluate to true or false under it (quantifiers)",
-            counterexample=cex,
-            stats=stats,
-        )
+    """REFUTED if ``model`` satisfies every assertion (:func:`smtlib_model.check_model`)."""
+    if isinstance(cex, CounterexampleError):
+        return ProofOutcome(Verdict.UNKNOWN, reason=str(cex), stats=stats)
+    found = smtlib_model.check_model(
+        original, model, deadline=deadline, rlimit=rlimit, confirm=confirm
+    )
+    stats.update(found.stats)
     return ProofOutcome(
-        Verdict.REFUTED,
-        reason="sat: the model satisfies every assertion (re-checked)",
+        found.verdict,
+        reason=found.reason,
         counterexample=cex,
         stats=stats,
+        proof=found.proof,
+        confirmed_by=found.confirmed_by,
     )
+
+
+@dataclass
+class _Scan:
+    """What :func:`_scan` finds in the assertions."""
+
+    symbols: dict[str, z3.FuncDeclRef]  # uninterpreted constants and functions, by name
+    has_division: bool  # a real division (/)
+    has_quantifier: bool  # a ∀, ∃ or λ
+    has_product: bool  # a product of two or more non-numeral factors
+
+    @property
+    def constants(self) -> list[z3.FuncDeclRef]:
+        return [d for d in self.symbols.values() if d.arity() == 0]
+
+
+def _scan(assertions: list[z3.BoolRef]) -> _Scan:
+    """One pass over the term DAG of ``assertions`` (see :class:`_Scan`).
+
+    It walks Z3's C API directly: a Python ``ExprRef`` per node costs ~40 µs, seconds on a
+    150 kB benchmark.  The raw pointers stay valid while ``assertions`` holds the roots."""
+    if not assertions:
+        return _Scan({}, False, False, False)
+    ctx = assertions[0].ctx
+    ref = ctx.ref()
+    symbols: dict[str, z3.FuncDeclRef] = {}
+    division = quantifier = product = False
+    seen: set[int] = set()
+    stack = [a.as_ast() for a in assertions]
+    while stack:
+        t = stack.pop()
+        tid = z3.Z3_get_ast_id(ref, t)
+        if tid in seen:
+            continue
+        seen.add(tid)
+        kind = z3.Z3_get_ast_kind(ref, t)
+        if kind == z3.Z3_QUANTIFIER_AST:
+            quantifier = True
+            stack.append(z3.Z3_get_quantifier_body(ref, t))
+        elif kind == z3.Z3_APP_AST:
+            decl = z3.Z3_get_app_decl(ref, t)
+            op = z3.Z3_get_decl_kind(ref, decl)
+            n = z3.Z3_get_app_num_args(ref, t)
+            kids = [z3.Z3_get_app_arg(ref, t, i) for i in range(n)]
+            if op == z3.Z3_OP_UNINTERPRETED:
+                symbol = z3.FuncDeclRef(decl, ctx)
+                symbols[symbol.name()] = symbol
+            elif op == z3.Z3_OP_DIV:
+                division = True
+            elif op == z3.Z3_OP_MUL and not product:
+                factors = [k for k in kids if z3.Z3_get_ast_kind(ref, k) != z3.Z3_NUMERAL_AST]
+                product = len(factors) >= 2
+            stack.extend(kids)
+    return _Scan(dict(sorted(symbols.items())), division, quantifier, product)
+
+
+def _z3_counterexample(scan: _Scan, model: z3.ModelRef) -> dict[str, Any] | CounterexampleError:
+    try:
+        return {name: _value(decl, model) for name, decl in scan.symbols.items()}
+    except CounterexampleError as exc:
+        return exc
 
 
 def _value(decl: z3.FuncDeclRef, model: z3.ModelRef) -> Any:

@@ -197,16 +197,20 @@ def test_smtlib_unsat_is_confirmed_and_a_disagreement_is_an_error(monkeypatch, c
     assert bad.verdict is Verdict.ERROR and bad.reason.startswith("solvers disagree: z3")
 
 
-def test_request_passes_confirm_through_and_rejects_smtlib_for_cvc5(cvc5_calls):
+def test_request_passes_confirm_through_and_smtlib_for_cvc5_is_confirmed_by_z3(cvc5_calls):
     request = ProofRequest.build(statement=MONOTONE_SQUARE)
     off = request.run(timeout=20, max_size=5, rlimit=None, confirm=False)
     assert off.verdict is Verdict.PROVED and off.confirmed_by is None and cvc5_calls == []
     on = request.run(timeout=20, max_size=5, rlimit=None)
     assert on.confirmed_by["status"] == "confirmed"
     smt = ProofRequest.build(smtlib=UNSAT_SMT2, backend="cvc5")
-    rejected = smt.run(timeout=20, max_size=5, rlimit=None)
-    assert rejected.verdict is Verdict.ERROR
-    assert "decided by the z3 backend" in rejected.reason and "cvc5" in rejected.reason
+    by_cvc5 = smt.run(timeout=20, max_size=5, rlimit=None)
+    assert by_cvc5.verdict is Verdict.PROVED and by_cvc5.backend == "cvc5"
+    assert by_cvc5.confirmed_by["solver"] == "z3" and by_cvc5.confirmed_by["status"] == "confirmed"
+    by_lean = ProofRequest.build(smtlib=UNSAT_SMT2, backend="lean")
+    refused = by_lean.run(timeout=20, max_size=5, rlimit=None)
+    assert refused.verdict is Verdict.ERROR
+    assert "decided by z3 or cvc5, not 'lean'" in refused.reason
 
 
 def test_ga_fitness_evaluations_skip_confirmation(cvc5_calls):
