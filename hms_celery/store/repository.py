@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session, selectinload
 
 from hms_celery.store.db import connection_scope, session_scope
@@ -91,6 +91,24 @@ def mark_rejected(task_id: str, error: str, actor: str) -> None:
         audit(conn, actor, "task.rejected", task_id, error=error)
 
 
+def mark_running(conn: Connection, task_id: str, now: datetime, *columns: Any) -> Row | None:
+    """Mark ``task_id`` RUNNING unless it is final, and return its ``columns`` (None: no such
+    task).  Updating the row first also locks it (PostgreSQL) for the rest of the
+    transaction, so concurrent attempts of one task are serialised."""
+    return conn.execute(
+        update(_TASKS)
+        .where(_TASKS.c.id == task_id)
+        .values(
+            status=case(
+                (_TASKS.c.status.in_(TaskStatus.FINAL), _TASKS.c.status),
+                else_=TaskStatus.RUNNING,
+            ),
+            updated_at=now,
+        )
+        .returning(*columns)
+    ).first()
+
+
 def begin_attempt(
     task_id: str,
     *,
@@ -109,18 +127,7 @@ def begin_attempt(
     with connection_scope() as conn:
         # Updating the task row first also locks it (PostgreSQL), so concurrent attempts of
         # one task get distinct numbers.
-        found = conn.execute(
-            update(_TASKS)
-            .where(_TASKS.c.id == task_id)
-            .values(
-                status=case(
-                    (_TASKS.c.status.in_(TaskStatus.FINAL), _TASKS.c.status),
-                    else_=TaskStatus.RUNNING,
-                ),
-                updated_at=now,
-            )
-            .returning(_TASKS.c.status, _TASKS.c.family)
-        ).first()
+        found = mark_running(conn, task_id, now, _TASKS.c.status, _TASKS.c.family)
         status, family = (found.status, found.family) if found else (None, None)
         if status is None:
             conn.execute(

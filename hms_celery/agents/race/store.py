@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from hms_celery.agents.race.decide import Action, Arrival, Committed, Step, on_arrival
@@ -71,18 +71,10 @@ def start_leg(task_id: str, leg: Leg, *, agent: str, pid: int | None) -> LegStar
     that it was not run, once)."""
     now = utcnow()
     with connection_scope() as conn:
-        task = conn.execute(
-            update(_TASKS)
-            .where(_TASKS.c.id == task_id)
-            .values(
-                status=case(
-                    (_TASKS.c.status.in_(TaskStatus.FINAL), _TASKS.c.status),
-                    else_=TaskStatus.RUNNING,
-                ),
-                updated_at=now,
-            )
-            .returning(_TASKS.c.status, _TASKS.c.payload, _TASKS.c.theorem_id, _TASKS.c.family)
-        ).first()
+        task = repository.mark_running(
+            conn, task_id, now, _TASKS.c.status, _TASKS.c.payload, _TASKS.c.theorem_id,
+            _TASKS.c.family,
+        )  # fmt: skip
         if task is None:  # published around the client: there is no race to run a leg of
             return LegStart(None, None, None, None)
         rows = [r for r in _leg_rows(conn, task_id) if _index(r) == leg.index]
