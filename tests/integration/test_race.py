@@ -40,6 +40,9 @@ def stack_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
     ``worker`` (which consumes ``prove.z3`` too) must not take these legs."""
     broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/13"
     env = {**stack_env, "HMS_BROKER_URL": broker}
+    # Settings earlier modules left in os.environ (workers inherit it) must not reach these
+    # agents: a leaked HMS_PROVER_RLIMIT or strategy changes which leg wins.
+    leaked = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("HMS_")}
     configure_process(env)
     from hms_celery.healing.heartbeats import redis_client
 
@@ -47,6 +50,9 @@ def stack_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
+        for k in [k for k in os.environ if k.startswith("HMS_")]:
+            del os.environ[k]
+        os.environ.update(leaked)
         configure_process(stack_env)
 
 
