@@ -163,7 +163,10 @@ def test_a_terminated_leg_leaves_no_prover_child_and_its_agent_takes_the_next_ta
     wait_until(lambda: pool_pid not in {p.pid for p in worker.children()}, 10, "pool replaced")
     wait_until(lambda: len(worker.children()) == 2, 30, "two pool processes again")
     # …and no prover child is left computing the cancelled problem (it would take 60 s)
-    wait_until(lambda: not _orphan_provers(stack_env["HMS_DATA_DIR"]), 10, "no orphan prover")
+    since = worker.create_time()
+    wait_until(
+        lambda: not _orphan_provers(stack_env["HMS_DATA_DIR"], since), 10, "no orphan prover"
+    )
     # the agent takes the next tasks, on both of its pool processes
     ids = [client.submit_proof_task(f"after-race-{i}", "∀ x : ℝ, x * x ≥ 0") for i in range(4)]
     done = client.wait_for_results(ids, timeout=120)
@@ -172,16 +175,20 @@ def test_a_terminated_leg_leaves_no_prover_child_and_its_agent_takes_the_next_ta
     assert agents["z3"].alive()
 
 
-def _orphan_provers(data_dir: str) -> list[int]:
-    """Prover children of this test session whose parent is no Celery pool process."""
+def _orphan_provers(data_dir: str, since: float) -> list[int]:
+    """Prover children started since ``since`` (this module's agents) for ``data_dir`` whose
+    parent is no Celery worker: a terminated pool process's child left behind.  Children of
+    this test process (an in-process sandbox of another test) are not this test's concern."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["cmdline", "create_time"]):
         try:
             if "hms_celery.verification.sandbox" not in " ".join(proc.info["cmdline"] or []):
                 continue
-            if proc.environ().get("HMS_DATA_DIR") != data_dir:
+            if proc.info["create_time"] < since or proc.environ().get("HMS_DATA_DIR") != data_dir:
                 continue
             parent = proc.parent()
+            if parent is not None and parent.pid == os.getpid():
+                continue
             if parent is None or "worker" not in " ".join(parent.cmdline()):
                 found.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied):

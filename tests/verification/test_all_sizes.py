@@ -145,6 +145,7 @@ def test_no_index_means_no_constraint_n_zero_is_a_counterexample():
     ("text", "why"),
     [
         ("(∀ i, 0 ≤ w i) → 0 ≤ ∑ i, ∑ j, w i * w j", "nested sums"),
+        ("(∀ i, 0 ≤ w i) → 0 ≤ ∑ i, w i ∧ ∀ c : ℝ, 0 ≤ ∑ i, c * c * w i", "bound outside"),
         ("∀ m : ℕ, (∀ i, 0 ≤ w i) → 0 ≤ ∑ i, w i * (2 : ℝ) ^ m", "2 size parameters"),
         ("∀ f : ℕ → ℝ, (∀ i, 0 ≤ f i) → 0 ≤ ∑ i in Finset.range (n + 1), f i", "range (n + 1)"),
     ],

@@ -170,6 +170,11 @@ class _Prefix:
         out = map_expr(body, visit)
         if mentions(out, {index, self.size.name, *self.sequences}):
             raise NotApplicable(f"the index, {self.size.name} or a sequence is used otherwise")
+        # only the scalars, the new index's values and k: a variable bound further out
+        # (`∀ c, ∑ i, c * w i`) would make the partial sums depend on it
+        allowed = {p.name for p in self.scalars} | {f"·{v}" for v in self.sequences}
+        if not {x.name for x in nodes(out) if isinstance(x, A.Var)} <= allowed | {self.k.name}:
+            raise NotApplicable("a per-index term uses a variable bound outside the sum")
         return out
 
     def placeholder(self, x: object) -> A.Expr | None:

@@ -75,6 +75,12 @@ class _SumAbstraction:
             raise NotApplicable(
                 f"the index, {self.size.name} or a vector is used other than as `v {index}`"
             )
+        # A per-point term may use only the scalars and the point: one bound further out
+        # (`∀ c, ∑ i, c * w i`) would make the sums depend on it.
+        allowed = {p.name for p in self.scalars} | {f"·{v}" for v in self.vectors}
+        used = {x.name for x in nodes(out) if isinstance(x, A.Var) and x.name[:1] != "∑"}
+        if not used <= allowed:  # (a per-index hypothesis may mention the sums: ∑k)
+            raise NotApplicable("a per-index term uses a variable bound outside the sum")
         return out
 
     def sum_id(self, e: A.Sum) -> int:
