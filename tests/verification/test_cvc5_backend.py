@@ -16,6 +16,7 @@ from hms_celery.verification.cvc5_backend import (
     _rational_text,
     cvc5_version,
 )
+from hms_celery.verification.sandbox import KILL_MARGIN_S
 from hms_celery.verification.smtlib import parse_smtlib
 from hms_celery.verification.z3_backend import CounterexampleError, Unsupported, VarEncoding
 
@@ -256,7 +257,10 @@ def test_an_irrational_model_is_no_counterexample(ctx) -> None:
     x = z3.Real("x", ctx)
     start = time.monotonic()
     answer = Cvc5Backend().check([x * x == 2, x > 0], timeout_s=1)
-    assert time.monotonic() - start < 3
+    # cvc5's nonlinear search checks its time limit coarsely: measured 2.7–3.2 s for this 1 s
+    # limit on the 2-core machine. It must not hang; an attempt as a whole is bounded by the
+    # sandbox, which kills the prover child KILL_MARGIN_S after the attempt's limit.
+    assert time.monotonic() - start < 1 + KILL_MARGIN_S + 1
     assert answer.status in ("unknown", "sat")
     if answer.status == "sat":
         with pytest.raises(CounterexampleError, match="irrational"):
