@@ -300,12 +300,15 @@ def real_sweeps(log_path: Path, min_agents: int) -> list[float]:
 
 def register_sims(sims: list[str]) -> float:
     from hms_celery.agents import registry
+    from hms_celery.settings import get_settings
 
+    stack = get_settings().stack_id  # the supervisor judges the agents of its own stack
     t = time.perf_counter()
     for sim in sims:
         registry.register_agent(
             sim, host=SIM_HOST, pid=None, skills=["prove.z3"], queues=["prove.z3"],
             config={}, version="bench", state=registry.READY, reason="simulated agent",
+            stack=stack,
         )  # fmt: skip
     return time.perf_counter() - t
 

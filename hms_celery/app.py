@@ -7,10 +7,14 @@ is redelivered, never silently dropped, and no worker hoards tasks it is not run
 
 from __future__ import annotations
 
-from celery import Celery
+import sys
+from typing import Any
+
+from celery import Celery, signals
 
 from hms_celery.agents.skills import register_skill_tasks, task_queues, task_routes
-from hms_celery.settings import Settings, get_settings
+from hms_celery.no_broker import NO_BROKER_URL
+from hms_celery.settings import NoStackError, Settings, get_settings
 
 TASK_MODULES = [
     "hms_celery.agents.prover",
@@ -18,15 +22,19 @@ TASK_MODULES = [
     "hms_celery.healing.health",
     "hms_celery.healing.supervisor",
     "hms_celery.genetic.tasks",
+    "hms_celery.metrics.signals",  # the supervisor agent serves HMS metrics (issue 10, part 3)
 ]
 
 
 def configure(app: Celery, settings: Settings) -> None:
     """Apply ``settings`` to ``app`` (also used by tests with other settings)."""
     connect_timeout = settings.connect_timeout
+    # No HMS_BROKER_URL and no recorded stack: a broker that refuses every connection with
+    # NoStackError, never Celery's amqp://localhost default or some other stack's Redis.
+    broker = settings.resolved_broker_url or NO_BROKER_URL
     app.conf.update(
-        broker_url=settings.effective_broker_url,
-        result_backend=settings.effective_result_backend,
+        broker_url=broker,
+        result_backend=settings.result_backend or settings.resolved_broker_url,
         # Security: JSON everywhere, never pickle.
         task_serializer="json",
         result_serializer="json",
@@ -58,6 +66,11 @@ def configure(app: Celery, settings: Settings) -> None:
         broker_transport_options={
             "socket_connect_timeout": connect_timeout,
             "visibility_timeout": 3600,
+            # Redis pub/sub ignores database numbers: fanout (remote control, events and
+            # heartbeats, the health broadcast) stays inside this stack's database only
+            # because kombu prefixes its channels with it ("/<db>.").  Kombu's default, pinned.
+            "fanout_prefix": True,
+            "fanout_patterns": True,
         },
         redis_socket_connect_timeout=connect_timeout,
         redis_socket_timeout=30,
@@ -91,6 +104,15 @@ def configure(app: Celery, settings: Settings) -> None:
 app = Celery("hms", include=TASK_MODULES)
 configure(app, get_settings())
 register_skill_tasks(app)  # hms.skill.<id> for every skill of the registry
+
+
+@signals.celeryd_init.connect
+@signals.beat_init.connect
+def _refuse_without_broker(**_: Any) -> None:
+    """``celery -A hms_celery worker|beat`` with no broker: say so and exit 3 at start."""
+    if app.conf.broker_url == NO_BROKER_URL:
+        print(f"error: {NoStackError(get_settings().data_dir)}", file=sys.stderr)
+        raise SystemExit(3)
 
 
 def reconfigure() -> Settings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerError
@@ -19,9 +20,11 @@ from kombu.exceptions import OperationalError as BrokerError
 from hms_celery.agents.skills import PROOF_QUEUES
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
+from hms_celery.policy import rules
+from hms_celery.policy.engine import ActionRequest, require
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
-from hms_celery.store.db import check_database, safe_url
+from hms_celery.store.db import check_database, safe_url, session_scope
 from hms_celery.store.models import TaskStatus
 from hms_celery.verification.catalogue import Claim, find_claim, load_catalogue, read_catalogue
 from hms_celery.verification.request import ProofRequest
@@ -31,6 +34,7 @@ __all__ = [
     "UnknownAgentError",
     "UnknownRunError",
     "UnknownTaskError",
+    "audit_log",
     "cancel_ga_run",
     "list_agents",
     "list_ga_runs",
@@ -67,7 +71,8 @@ class UnknownTaskError(InputError):
 def ping_supervisor(timeout: float = 1.0) -> dict[str, Any]:
     """Check the stack: broker, store and the agents (workers) that answer a ping.
 
-    Returns ``{"ok", "broker", "database", "agents", "errors"}``; never raises.
+    Returns ``{"ok", "broker", "database", "agents", "errors"}``; raises only
+    :class:`~hms_celery.settings.NoStackError` when there is no broker to ask at all.
     """
     settings = get_settings()
     report: dict[str, Any] = {
@@ -206,6 +211,8 @@ def _submit(request: ProofRequest, family: str | None) -> str:
     if not request.smtlib:  # an SMT-LIB problem is parsed by its submitter
         request.parse()  # StatementError before anything is enqueued
     request.validate_strategy()
+    # No HMS_BROKER_URL and no recorded stack: NoStackError (exit 3) before anything is stored.
+    get_settings().effective_broker_url  # noqa: B018
     if request.backend == "race":  # one task, its legs on several queues
         from hms_celery.agents.race.tasks import submit_race
 
@@ -251,11 +258,16 @@ def _submit(request: ProofRequest, family: str | None) -> str:
 
 def _check_breaker(backend: str) -> None:
     """Refuse work for a prover backend whose circuit breaker is open."""
-    from hms_celery.healing import breakers
+    from hms_celery.healing import breakers, stack_claim
     from hms_celery.healing.heartbeats import redis_client
 
     try:
-        is_open = breakers.is_open(redis_client(), breakers.backend_key(backend))
+        client = redis_client()
+        stack_claim.check(client)  # StackConflictError: this broker serves another store
+        is_open = breakers.is_open(client, breakers.backend_key(backend))
+    except stack_claim.StackConflictError:
+        check_database()  # a store that cannot be reached is the first problem (exit 3)
+        raise
     except Exception:  # no Redis to ask: the publish below reports an unreachable broker
         return
     if is_open:
@@ -408,10 +420,16 @@ def spawn_agent(
             url=get_settings().effective_broker_url,
         )
     agent_id = new_agent_id(skills)
-    send_host_command(
-        hosts[0]["id"],
-        {"op": "spawn", "skills": list(skills), "config": config or {}, "agent_id": agent_id},
+    command = {"op": "spawn", "skills": list(skills), "config": config or {}, "agent_id": agent_id}
+    concurrency = int((config or {}).get("concurrency") or get_settings().worker_concurrency)
+    policy_request = ActionRequest(  # PolicyDenied / ApprovalPending (an InputError) if not allowed
+        rules.SPAWN,
+        agent_id,
+        ACTOR,
+        {"skills": sorted(skills), "concurrency": concurrency, "host": hosts[0]["id"]},
     )
+    require(policy_request, payload={"host": hosts[0]["id"], **command})
+    send_host_command(hosts[0]["id"], {**command, "authorized": True})
     return agent_id
 
 
@@ -424,10 +442,17 @@ def stop_agent(agent_id: str) -> None:
     if agent is None:
         raise UnknownAgentError(f"unknown agent {agent_id!r}")
     live = {h["id"] for h in registry.live_hosts()}
-    if agent["host_id"] in live:
-        send_host_command(agent["host_id"], {"op": "stop", "agent_id": agent_id})
+    host = agent["host_id"] if agent["host_id"] in live else None
+    require(  # PolicyDenied / ApprovalPending (an InputError) if not allowed
+        ActionRequest(rules.STOP, agent_id, ACTOR, {"host": host, "forced": False}),
+        payload={"host": host, "agent_id": agent_id, "forced": False},
+    )
+    if host is not None:
+        send_host_command(host, {"op": "stop", "agent_id": agent_id, "authorized": True})
     else:
         app.control.shutdown(destination=[agent_id])
+        with session_scope() as session:
+            repository.audit(session, ACTOR, "agent.stopped", agent_id, via="remote control")
 
 
 def list_agents(include_ended: bool = True) -> list[dict[str, Any]]:
@@ -622,8 +647,56 @@ def show_strategy(name: str) -> dict[str, Any]:
     )
 
 
-def promote_strategy(run_id: str) -> dict[str, Any]:
-    """Approve a finished run's winner: it becomes its family's strategy."""
-    from hms_celery.genetic import promotion
+def promote_strategy(run_id: str, *, force: bool = False) -> dict[str, Any]:
+    """Approve a finished run's winner: it becomes its family's strategy.
 
+    A run whose winner was judged not better than the family's strategy (promotion
+    ``not-better``) is refused with :class:`~hms_celery.errors.InputError` saying why, unless
+    ``force``; either way the promotion goes through :func:`promotion.approve`."""
+    from hms_celery.genetic import promotion
+    from hms_celery.store import ga as ga_store
+
+    run = ga_store.get_run(run_id)
+    if run is None:
+        raise UnknownRunError(f"unknown GA run {run_id!r}")
+    if run["promotion"] == "not-better" and not force:
+        raise InputError(_not_better_reason(run))
     return promotion.approve(run_id, actor=ACTOR)
+
+
+def _not_better_reason(run: dict[str, Any]) -> str:
+    """Why a run's winner was not promoted: its fitness beside the family's strategy's."""
+    from hms_celery.genetic.fitness import Fitness
+
+    def shown(fitness: dict[str, Any] | None) -> str:
+        if not fitness:
+            return "not measured"
+        f = Fitness.from_json(fitness)
+        return f"{f.solved}/{f.n} solved, PAR-2 {f.par2:,.0f} rlimit units"
+
+    current = ((run.get("baselines") or {}).get("current") or {}).get("fitness")
+    return (
+        f"GA run {run['id']}: its winner was judged not better than family "
+        f"{run['family']!r}'s current strategy on the training set (winner: "
+        f"{shown(run['best_fitness'])}; current: {shown(current)}; more solved wins, then "
+        "lower PAR-2); promote it anyway with --force"
+    )
+
+
+# ----------------------------------------------------------------------------- audit log
+def audit_log(
+    *,
+    subject: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = 100,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` audit events matching every filter, oldest first: about
+    ``subject``; with action ``action`` or a sub-action of it (``task`` matches
+    ``task.submitted``; ``recovery.`` or ``recovery*`` is a prefix); at or after ``since``,
+    before ``until`` (naive datetimes are UTC).  Each event: ``id``, ``at``, ``actor``,
+    ``action``, ``subject``, ``details``."""
+    return repository.audit_events(
+        subject=subject, limit=limit, action=action, since=since, until=until
+    )

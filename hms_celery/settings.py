@@ -7,20 +7,28 @@ naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hms_celery.errors import SettingsError
+from hms_celery.errors import InfrastructureError, SettingsError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
-DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 ENV_PREFIX = "HMS_"
 
 
@@ -38,8 +46,8 @@ class Settings(BaseSettings):
     # --- services ------------------------------------------------------------------------
     broker_url: str | None = Field(
         default=None,
-        description="Celery broker. Unset: the stack started by `hms up` (embedded Redis), "
-        f"else {DEFAULT_BROKER_URL}.",
+        description="Celery broker. Unset: the stack `hms up` recorded in data_dir/stack.json "
+        "(never a default Redis: with neither, commands exit 3).",
     )
     result_backend: str | None = Field(
         default=None, description="Celery result backend. Unset: the broker URL."
@@ -148,6 +156,75 @@ class Settings(BaseSettings):
         description="Seconds a generation may sit fully evaluated but unscored before the "
         "supervisor enqueues its scoring itself.",
     )
+    # --- policy and approvals (issue 10, part 6: hms_celery/policy/engine.py) --------------
+    policy_file: Path | None = Field(
+        default=None,
+        description="The policy rules file (TOML). Unset: the repository's config/policy.toml "
+        "(built-in permissive rules when that file is not there).",
+    )
+    approval_ttl: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds a pending approval waits for `hms approvals approve|deny` before "
+        "the supervisor drops it (audited).",
+    )
+    # --- metrics (issue 10, part 3: hms_celery/metrics) -----------------------------------
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the HMS metrics endpoint served by a worker consuming the "
+        "supervisor queue (unset: not served); `hms metrics serve` defaults to it.",
+    )
+    metrics_address: str = Field(
+        default="127.0.0.1", min_length=1, description="Address the metrics endpoint binds."
+    )
+    metrics_user: str = Field(
+        default="hms", min_length=1, description="Basic-auth user of the metrics endpoint."
+    )
+    metrics_password: SecretStr | None = Field(
+        default=None,
+        description="Basic-auth password of the metrics endpoint (unset: no auth, which is "
+        "only allowed on a loopback address).",
+    )
+
+    @field_validator("metrics_password")
+    @classmethod
+    def _metrics_exposure(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            value = None  # an empty password is no password
+        address = info.data.get("metrics_address")
+        if address and value is None and not is_loopback(address):
+            raise ValueError(
+                f"HMS_METRICS_ADDRESS={address!r} is not a loopback address: set "
+                "HMS_METRICS_PASSWORD (basic auth) to serve metrics there"
+            )
+        return value
+
+    # --- flower (issue 10, part 4: hms_celery/flower.py, hms_celery/flowerconfig.py) ------
+    flower_address: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address Flower binds; a non-loopback one needs HMS_FLOWER_PASSWORD "
+        "(or Flower's own FLOWER_BASIC_AUTH).",
+    )
+    flower_port: int = Field(default=5555, ge=1, le=65535, description="Flower's port.")
+    flower_user: str = Field(
+        default="hms",
+        min_length=1,
+        pattern=r"^[^:,\s]+$",
+        description="Basic-auth user of Flower (no ':', ',' or space).",
+    )
+    flower_password: SecretStr | None = Field(
+        default=None,
+        description="Basic-auth password of Flower (unset: no auth, only on loopback).",
+    )
+
+    @field_validator("flower_password")
+    @classmethod
+    def _flower_password(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is not None and not value.get_secret_value() else value
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     connect_timeout: float = Field(
         default=3.0, gt=0, le=120, description="Seconds to wait for the broker/database."
@@ -176,6 +253,24 @@ class Settings(BaseSettings):
                 value = "postgresql+psycopg2://" + value[len(bare) :]
         return value
 
+    # --- default strategy (issue 10, part 1: every setting validated at start-up) ----------
+    @field_validator("default_strategy")
+    @classmethod
+    def _known_strategy(cls, value: str | None) -> str | None:
+        """A name of the strategy catalogue or valid strategy JSON, as the prover resolves it:
+        an unknown name must stop the stack at start-up, not turn every verdict into ERROR."""
+        if value is None or not value.strip():
+            return None
+        # Imported here, and only when the variable is set: the catalogue needs Z3 (to check
+        # tactic names and parameters), which this bottom layer must not load on import.
+        from hms_celery.verification.strategy import strategy_from_any
+
+        try:
+            strategy_from_any(value)  # ValueError: pydantic's message names what is wrong
+        except (TypeError, KeyError, AttributeError) as exc:  # a JSON shape it did not expect
+            raise ValueError(f"not a valid strategy: {exc}") from None
+        return value
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
@@ -195,18 +290,36 @@ class Settings(BaseSettings):
         except (OSError, ValueError):
             return None
 
+    # --- broker resolution (issue 10, part 2: stacks that cannot step on each other) -------
     @property
-    def effective_broker_url(self) -> str:
+    def resolved_broker_url(self) -> str | None:
+        """``HMS_BROKER_URL``, else the broker of the stack recorded in ``stack.json``, else
+        None — never a default Redis that may belong to another stack."""
         if self.broker_url:
             return self.broker_url
         stack = self.embedded_stack()
         if stack and stack.get("broker_url"):
-            return stack["broker_url"]
-        return DEFAULT_BROKER_URL
+            return str(stack["broker_url"])
+        return None
+
+    @property
+    def effective_broker_url(self) -> str:
+        """The broker every part of this stack uses; :class:`NoStackError` if there is none."""
+        url = self.resolved_broker_url
+        if url is None:
+            raise NoStackError(self.data_dir)
+        return url
 
     @property
     def effective_result_backend(self) -> str:
         return self.result_backend or self.effective_broker_url
+
+    @property
+    def stack_id(self) -> str:
+        """The stack this process belongs to: its broker's server and database (one Redis
+        database holds one stack's queues and keys).  Agents record it; a supervisor judges
+        only the agents of its own stack, even when several stacks share one store."""
+        return broker_identity(self.effective_broker_url)
 
     @property
     def effective_database_url(self) -> str:
@@ -227,6 +340,35 @@ class Settings(BaseSettings):
         return self.prover_timeout + 2 * self.time_limit_margin
 
 
+class NoStackError(InfrastructureError):
+    """No ``HMS_BROKER_URL`` and no stack recorded in the data directory (exit code 3)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        super().__init__(
+            f"no HMS stack: HMS_BROKER_URL is unset and no running stack is recorded in "
+            f"{data_dir / 'stack.json'}; start one there with `hms up` "
+            f"(HMS_DATA_DIR={data_dir}), or set HMS_BROKER_URL to the broker of a running stack"
+        )
+
+
+_DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "pyamqp": 5672}
+
+
+def broker_identity(url: str) -> str:
+    """``scheme://host:port/db`` of a broker URL, without credentials or options."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme.startswith("redis") and scheme != "redis+socket":
+        host = (parts.hostname or "127.0.0.1").lower()
+        host = "127.0.0.1" if host == "localhost" else host
+        db = parts.path.strip("/") or "0"
+        return f"{scheme}://{host}:{parts.port or _DEFAULT_PORTS[scheme]}/{db}"
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port or _DEFAULT_PORTS.get(scheme, '')}" if host else ""
+    return f"{scheme}://{host}{port}{parts.path or '/'}"
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment; a wrong value raises :class:`SettingsError`."""
     try:
@@ -239,6 +381,16 @@ def load_settings(**overrides: object) -> Settings:
             value = os.environ.get(name, err.get("input"))
             problems.append(f"{name}={value!r}: {err['msg']}")
         raise SettingsError("invalid setting: " + "; ".join(problems)) from None
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (an IP address or ``localhost``) only accepts local connections."""
+    if address.strip("[]").lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,12 @@
 recovery actions send them there — and watches its children: a worker that exits without
 being asked to is marked FAILED at once (with its exit code) and a supervisor sweep is
 requested, so recovery does not wait for the heartbeat timeout.
+
+Every spawn, stop and kill passes the policy engine first (:mod:`hms_celery.policy.engine`)
+unless whoever asked for it already did (a command marked ``"authorized": true`` by the
+client or the supervisor) and is audited (``agent.spawned``, ``agent.stopped``,
+``agent.killed``).  Stopping the host's own workers when it shuts down is not an agent action
+of its own: it is the host ending.
 """
 
 from __future__ import annotations
@@ -30,7 +36,11 @@ from hms_celery.agents import registry
 from hms_celery.agents.skills import get_skill
 from hms_celery.app import app
 from hms_celery.errors import InputError
+from hms_celery.policy import rules
+from hms_celery.policy.engine import ActionRequest, require
 from hms_celery.settings import get_settings
+from hms_celery.store.db import connection_scope
+from hms_celery.store.repository import audit
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +118,7 @@ class AgentHost:
         with self._lock:
             agents = list(self.children)
         for agent_id in agents:
-            self.stop(agent_id, grace=grace, wait=False)
+            self._terminate(agent_id)
         deadline = time.monotonic() + grace
         for agent_id in agents:
             child = self.children.get(agent_id)
@@ -135,8 +145,14 @@ class AgentHost:
         *,
         agent_id: str | None = None,
         lineage: str | None = None,
+        authorized: bool = False,
+        respawn_of: str | None = None,
     ) -> str:
-        """Start a worker consuming the queues of ``skills``; returns its agent id."""
+        """Start a worker consuming the queues of ``skills``; returns its agent id.
+
+        Unless ``authorized`` (the caller's policy check allowed it), the policy decides
+        first: :class:`~hms_celery.policy.engine.PolicyDenied` or
+        :class:`~hms_celery.policy.engine.ApprovalPending` instead of a worker."""
         config = dict(config or {})
         queues = [get_skill(s).queue for s in skills]  # KeyError names an unknown skill
         agent_id = agent_id or new_agent_id(skills)
@@ -146,6 +162,21 @@ class AgentHost:
         if bad:
             raise InputError(f"agent config env may only set HMS_* variables, not {bad}")
         concurrency = int(config.get("concurrency") or settings.worker_concurrency)
+        if not authorized:
+            require(
+                ActionRequest(
+                    rules.SPAWN,
+                    agent_id,
+                    self.actor,
+                    {"skills": sorted(skills), "concurrency": concurrency, "host": self.host_id},
+                ),
+                payload={
+                    "host": self.host_id,
+                    "skills": list(skills),
+                    "config": config,
+                    "agent_id": agent_id,
+                },
+            )
         log_dir = settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{agent_id.split('@')[0]}.log"
@@ -175,6 +206,7 @@ class AgentHost:
             host_id=self.host_id,
             state=registry.INITIALIZING,
             reason=f"spawned by host {self.host_id}",
+            stack=settings.stack_id,
         )
         process = subprocess.Popen(
             command,
@@ -189,40 +221,62 @@ class AgentHost:
                 agent_id, list(skills), config, lineage or agent_id, process, log_path, log_file
             )
         log.info("spawned %s (pid %s) on %s", agent_id, process.pid, queues)
+        self._audit(
+            "agent.spawned",
+            agent_id,
+            skills=sorted(skills),
+            concurrency=concurrency,
+            pid=process.pid,
+            lineage=lineage or agent_id,
+            **({"respawn_of": respawn_of} if respawn_of else {}),
+        )
         return agent_id
 
-    def stop(self, agent_id: str, grace: float = 10.0, wait: bool = True) -> bool:
-        """Warm-shutdown one worker (SIGTERM; SIGKILL after ``grace``)."""
+    def stop(
+        self, agent_id: str, grace: float = 10.0, wait: bool = True, *, authorized: bool = False
+    ) -> bool:
+        """Warm-shutdown one worker (SIGTERM; SIGKILL after ``grace``), policy permitting."""
         child = self.children.get(agent_id)
         if child is None:
             return False
-        child.expected_exit = True
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-            if wait:
-                try:
-                    child.process.wait(grace)
-                except subprocess.TimeoutExpired:
-                    _kill_group(child.process)
-                    child.process.wait()
+        if not authorized:
+            self._require_stop(agent_id, forced=False)
+        self._terminate(agent_id)
+        self._audit("agent.stopped", agent_id)
+        if wait:
+            try:
+                child.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                _kill_group(child.process)
+                child.process.wait()
         return True
 
-    def kill(self, agent_id: str) -> bool:
+    def kill(self, agent_id: str, *, authorized: bool = False) -> bool:
         """SIGKILL a worker and its pool (a hung or stopped agent cannot shut down)."""
         child = self.children.get(agent_id)
         if child is None:
             return False
+        if not authorized:
+            self._require_stop(agent_id, forced=True)
         child.expected_exit = True
         _kill_group(child.process)
+        self._audit("agent.killed", agent_id)
         return True
 
     def respawn(
-        self, agent_id: str, config_changes: dict[str, Any] | None = None, new_id: str | None = None
+        self,
+        agent_id: str,
+        config_changes: dict[str, Any] | None = None,
+        new_id: str | None = None,
+        *,
+        authorized: bool = False,
     ) -> str:
-        """Replace ``agent_id`` (killed if still there) by a new agent of the same lineage."""
+        """Replace ``agent_id`` (killed if still there) by a new agent of the same lineage.
+
+        The supervisor's policy check covers the kill and the spawn (``authorized``); a
+        respawn asked for without one is checked here as a whole."""
         child = self.children.get(agent_id)
         if child is not None:
-            self.kill(agent_id)
             skills, config, lineage = child.skills, child.config, child.lineage
         else:
             known = registry.get_agent(agent_id)
@@ -230,23 +284,91 @@ class AgentHost:
                 raise InputError(f"unknown agent {agent_id!r}")
             skills, config, lineage = known["skills"], known["config"], known["lineage"]
         config = {**config, **(config_changes or {})}
-        return self.spawn(skills, config, agent_id=new_id, lineage=lineage)
+        new_id = new_id or new_agent_id(skills)
+        if not authorized:
+            require(
+                ActionRequest(
+                    rules.RESPAWN,
+                    agent_id,
+                    self.actor,
+                    {
+                        "skills": sorted(skills),
+                        "concurrency": int(
+                            config.get("concurrency") or get_settings().worker_concurrency
+                        ),
+                        "host": self.host_id,
+                        "lineage": lineage,
+                        "config_changes": dict(config_changes or {}),
+                    },
+                    also=(new_id,),
+                ),
+                payload={
+                    "host": self.host_id,
+                    "agent_id": agent_id,
+                    "new_agent_id": new_id,
+                    "config_changes": dict(config_changes or {}),
+                },
+            )
+        if child is not None:
+            self.kill(agent_id, authorized=True)
+        return self.spawn(
+            skills, config, agent_id=new_id, lineage=lineage, authorized=True, respawn_of=agent_id
+        )
 
     def handle(self, command: dict[str, Any]) -> None:
-        """Carry out one command from the queue."""
+        """Carry out one command from the queue (``authorized``: its sender's policy check
+        allowed it; otherwise this host asks the policy)."""
         op = command.get("op")
+        ok = bool(command.get("authorized"))
         if op == "spawn":
-            self.spawn(command["skills"], command.get("config"), agent_id=command.get("agent_id"))
+            self.spawn(
+                command["skills"],
+                command.get("config"),
+                agent_id=command.get("agent_id"),
+                authorized=ok,
+            )
         elif op == "stop":
-            self.stop(command["agent_id"], wait=False)
+            self.stop(command["agent_id"], wait=False, authorized=ok)
         elif op == "kill":
-            self.kill(command["agent_id"])
+            self.kill(command["agent_id"], authorized=ok)
         elif op == "respawn":
             self.respawn(
-                command["agent_id"], command.get("config_changes"), command.get("new_agent_id")
+                command["agent_id"],
+                command.get("config_changes"),
+                command.get("new_agent_id"),
+                authorized=ok,
             )
         else:
             log.error("unknown host command %r", command)
+
+    @property
+    def actor(self) -> str:
+        """This host's name in the audit log."""
+        return f"host:{self.host_id}"
+
+    def _require_stop(self, agent_id: str, *, forced: bool) -> None:
+        require(
+            ActionRequest(
+                rules.STOP, agent_id, self.actor, {"host": self.host_id, "forced": forced}
+            ),
+            payload={"host": self.host_id, "agent_id": agent_id, "forced": forced},
+        )
+
+    def _terminate(self, agent_id: str) -> None:
+        """SIGTERM one worker (a warm shutdown), expected: its exit is no failure."""
+        child = self.children.get(agent_id)
+        if child is None:
+            return
+        child.expected_exit = True
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+
+    def _audit(self, action: str, subject: str, **details: Any) -> None:
+        try:
+            with connection_scope() as conn:
+                audit(conn, self.actor, action, subject, host=self.host_id, **details)
+        except Exception as exc:  # the action happened; a store outage must not undo it
+            log.warning("could not audit %s of %s: %s", action, subject, exc)
 
     # ------------------------------------------------------------------ threads
     def _consume(self) -> None:

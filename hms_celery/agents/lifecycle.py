@@ -5,6 +5,11 @@ lineage, owning host and config through the environment (``HMS_AGENT_LINEAGE``,
 ``HMS_AGENT_HOST``, ``HMS_AGENT_CONFIG``); a worker started by hand is its own lineage.
 Registration failures (the store down at start-up) are logged, never fatal: the sweep
 registers nothing by itself, so the worker retries on its next heartbeat-driven report.
+
+An agent records its stack (:attr:`~hms_celery.settings.Settings.stack_id`, its broker
+database); before it starts it refuses (exit 2) a broker database that serves another store
+(:mod:`hms_celery.healing.stack_claim`) and a node name that a running agent of another stack
+has in this store.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import logging
 import os
 import signal
 import socket
+import sys
+from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from celery import signals
 from celery.worker.control import control_command
 
@@ -24,12 +32,16 @@ from hms_celery import __version__
 from hms_celery.agents import registry
 from hms_celery.app import app
 from hms_celery.errors import HMSError
-from hms_celery.healing.heartbeats import HeartbeatMonitorStep
+from hms_celery.healing import stack_claim
+from hms_celery.healing.heartbeats import HeartbeatMonitorStep, redis_client
+from hms_celery.settings import get_settings
 from hms_celery.store.db import dispose_engines
+from hms_celery.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 app.steps["worker"].add(HeartbeatMonitorStep)
+app.steps["worker"].add(stack_claim.StackClaimStep)  # renews the claim checked below
 
 
 def agent_config() -> dict[str, Any]:
@@ -67,6 +79,7 @@ def _register(
             host_id=os.environ.get("HMS_AGENT_HOST") or None,
             state=state,
             reason=reason,
+            stack=get_settings().stack_id,
         )
     except (HMSError, Exception) as exc:  # the store may be down: never stop the worker
         log.error("could not register agent %s as %s: %s", nodename, state, exc)
@@ -77,6 +90,60 @@ def _register(
 def consumed_queues(app_queues: Any) -> list[str]:
     """Names of the queues a worker consumes (a broadcast queue by its alias)."""
     return sorted({q.alias or q.name for q in app_queues.consume_from.values()})
+
+
+@signals.celeryd_init.connect
+def _claim_broker_database(**_: Any) -> None:
+    """Refuse (exit 2) to serve a broker database that another store's stack uses."""
+    url = get_settings().resolved_broker_url
+    if not url or not url.startswith(("redis://", "rediss://")):
+        return  # no broker: app.py already refused; AMQP: vhosts are the operator's
+    try:
+        stack_claim.claim(redis_client(url))
+    except stack_claim.StackConflictError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except redis.RedisError as exc:  # the worker's own connection retries report it
+        log.warning("could not claim the broker database: %s", exc)
+
+
+#: An agent row of another stack updated this recently is a running agent, not a leftover.
+NAME_IN_USE_S = 60.0
+
+
+@signals.celeryd_init.connect
+def _refuse_a_taken_name(sender: str, **_: Any) -> None:
+    """Refuse (exit 2) a node name that a running agent of another stack has in this store:
+    two stacks would overwrite one agent row and judge each other's worker."""
+    settings = get_settings()
+    if settings.resolved_broker_url is None:
+        return
+    try:
+        other = registry.get_agent(sender)
+    except Exception as exc:  # the store may be down: registration reports it later
+        log.warning("could not check the agent name %s: %s", sender, exc)
+        return
+    finally:
+        dispose_engines()
+    if not other or other.get("stack") in (None, settings.stack_id):
+        return
+    if other["state"] in registry.ENDED:
+        return
+    stamps = (other.get("last_heartbeat_at"), other["updated_at"])
+    seen = max(_aware(datetime.fromisoformat(t)) for t in stamps if t)
+    age = (utcnow() - seen).total_seconds()
+    if age <= NAME_IN_USE_S:
+        print(
+            f"error: agent name {sender!r} is in use by a running agent of stack "
+            f"{other['stack']} in this store ({other['state']}, {age:.0f}s ago); start this "
+            "worker with another -n name",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @signals.celeryd_after_setup.connect

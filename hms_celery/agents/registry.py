@@ -50,10 +50,14 @@ def register_agent(
     host_id: str | None = None,
     state: str = INITIALIZING,
     reason: str = "",
+    stack: str | None = None,
 ) -> None:
-    """Create or refresh the agent's row and record the transition into ``state``."""
+    """Create or refresh the agent's row and record the transition into ``state``.
+
+    ``stack`` is the agent's :attr:`~hms_celery.settings.Settings.stack_id`."""
     now = utcnow()
     values = {
+        "stack": stack,
         "host": host,
         "pid": pid,
         "skills": skills,
@@ -146,14 +150,17 @@ def record_heartbeats(seen: dict[str, datetime]) -> None:
 
 
 def list_agents(
-    include_ended: bool = True, failed_within_s: float | None = None
+    include_ended: bool = True, failed_within_s: float | None = None, stack: str | None = None
 ) -> list[dict[str, Any]]:
     """Every agent as JSON-ready data, newest first.
 
     ``include_ended=False`` leaves out TERMINATED and FAILED agents, except — with
     ``failed_within_s`` — those that failed that recently (the sweep still has to recover them).
+    ``stack`` keeps only the agents of that stack (a supervisor's own).
     """
     query = select(_AGENTS).order_by(_AGENTS.c.started_at.desc())
+    if stack is not None:
+        query = query.where(_AGENTS.c.stack == stack)
     if not include_ended:
         live = _AGENTS.c.state.not_in(ENDED)
         if failed_within_s is not None:
@@ -286,6 +293,7 @@ def _agent_json(a: Any) -> dict[str, Any]:
         "lineage": a.lineage,
         "host": a.host,
         "host_id": a.host_id,
+        "stack": a.stack,
         "pid": a.pid,
         "skills": a.skills,
         "queues": a.queues,

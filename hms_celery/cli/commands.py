@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from hms_celery import client
+from hms_celery.cli.approvals import approvals_cli
+from hms_celery.cli.audit import audit_command
 from hms_celery.cli.ga import ga_cli, strategies_cli
+from hms_celery.cli.metrics import metrics_cli
+from hms_celery.cli.output import err, fold, out, print_table
+from hms_celery.cli.service import service_cli
 from hms_celery.cli.stack import EmbeddedStack
 from hms_celery.errors import InfrastructureError, InputError
+from hms_celery.policy.engine import check_policy
 from hms_celery.settings import get_settings
-from hms_celery.verification.catalogue import Claim, ClaimProblem, read_catalogue
+from hms_celery.verification.catalogue import Claim, ClaimProblem, find_claim, read_catalogue
 from hms_celery.verification.verdict import Verdict
 
 cli = typer.Typer(
@@ -35,9 +43,10 @@ db_cli = typer.Typer(help="The SQL store: migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(ga_cli, name="ga")
 cli.add_typer(strategies_cli, name="strategies")
-
-out = Console()
-err = Console(stderr=True)
+cli.add_typer(metrics_cli, name="metrics")
+cli.add_typer(service_cli, name="service")
+cli.add_typer(approvals_cli, name="approvals")
+cli.command("audit")(audit_command)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 RaceOpt = Annotated[
@@ -47,6 +56,28 @@ RaceOpt = Annotated[
         help="Race Z3 strategies and cvc5 on their agents; the first decisive verdict wins.",
     ),
 ]
+#: A catalogue theorem id (``war-bounds-original``): words joined by ``-``.  No proposition
+#: looks like this (``x-1`` is a number, not a claim), so `hms prove ID` proves that claim.
+THEOREM_ID = re.compile(r"[A-Za-z_][\w.']*(?:-[\w.']+)+")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"hms {metadata.version('hms-celery')}", highlight=False)
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """HMS: prove, refute and check statements with self-healing Celery agents."""
+    check_policy()  # the policy rules file is validated at start-up (issue 10, part 6)
 
 
 # ----------------------------------------------------------------------------- stack
@@ -102,7 +133,9 @@ def demo(
 # ----------------------------------------------------------------------------- proving
 @cli.command()
 def prove(
-    statement: Annotated[str, typer.Argument(help="A Lean 4 proposition.")],
+    statement: Annotated[
+        str, typer.Argument(help="A Lean 4 proposition, or the theorem id of a catalogue claim.")
+    ],
     assume: Annotated[
         list[str] | None, typer.Option("--assume", "-a", help="An assumption (repeatable).")
     ] = None,
@@ -114,21 +147,30 @@ def prove(
     backend: Annotated[str, typer.Option(help="Prover backend: z3 or cvc5.")] = "z3",
     expect: Annotated[str | None, typer.Option(help="Exit 1 unless this verdict.")] = None,
     race: RaceOpt = False,
+    catalogue: Annotated[
+        Path | None, typer.Option(help="Catalogue of theorem ids (default: Moneyball).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit STATEMENT, wait for the verdict and print it (with any counterexample)."""
+    """Submit STATEMENT, wait for the verdict and print it (with any counterexample).
+
+    STATEMENT may be a catalogue theorem id (e.g. war-bounds-original): its claim is proved."""
     variables = _parse_vars(var or [])
     expected = _verdict_option(expect)
     backend = "race" if race else backend
-    task_id = client.submit_proof_task(
-        "",
-        statement,
-        assume or [],
-        backend=backend,
-        strategy=strategy,
-        timeout=timeout,
-        variables=variables,
-    )
+    if THEOREM_ID.fullmatch(statement.strip()) and not assume and not var:
+        claim = find_claim(statement.strip(), catalogue)
+        task_id = client.submit_claim(claim, backend=backend, strategy=strategy, timeout=timeout)
+    else:
+        task_id = client.submit_proof_task(
+            "",
+            statement,
+            assume or [],
+            backend=backend,
+            strategy=strategy,
+            timeout=timeout,
+            variables=variables,
+        )
     status = _wait(task_id, timeout, backend)
     if as_json:
         out.print_json(data=status)
@@ -184,12 +226,17 @@ def check(
 
 @cli.command()
 def status(task_id: str, as_json: JsonOpt = False) -> None:
-    """Show what the store knows about TASK_ID."""
+    """Show what the store knows about TASK_ID: state, verdict, counterexample, every
+    attempt (number, agent, start, end, outcome) and the timings (queued, started,
+    finished, elapsed)."""
     record = client.query_task_status(task_id)
     if as_json:
         out.print_json(data=record)
-    else:
-        _print_status(record)
+        return
+    out.print(f"state: {record['state']}", highlight=False)
+    _print_status(record)
+    _print_timings(record)
+    _print_attempts(record["attempts"])
 
 
 @cli.command()
@@ -210,22 +257,34 @@ def theorems(
             table.add_row(Text(row.theorem_id), expected, Text(row.formal_expression))
         else:
             table.add_row(Text(row.label), row.expected or "—", _problem_note(row))
-    _print_table(table)
+    print_table(table)
 
 
 @cli.command()
-def ping(as_json: JsonOpt = False) -> None:
-    """Check the broker, the store and the agents; exit 3 if something is unreachable."""
-    report = client.ping_supervisor()
+def ping(
+    timeout: Annotated[
+        float, typer.Option(min=0.1, max=60, help="Seconds to wait for the agents' replies.")
+    ] = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the broker, the store and the agents; exit 3 if something is unreachable or no
+    agent answers (nothing would run a task)."""
+    report = client.ping_supervisor(timeout=timeout)
+    problems = list(report["errors"])
+    if not report["agents"] and not problems:
+        problems.append(
+            f"no agent answered within {timeout:g}s on {report['broker']}: start one with "
+            "`hms up` or `celery -A hms_celery worker -Q prove.z3`"
+        )
     if as_json:
-        out.print_json(data=report)
+        out.print_json(data={**report, "ok": not problems, "errors": problems})
     else:
         out.print(f"broker   {report['broker']}", highlight=False)
         out.print(f"database {report['database']}", highlight=False)
         out.print(f"agents   {', '.join(report['agents']) or 'none'}", highlight=False)
-        for problem in report["errors"]:
-            err.print(f"[red]{problem}[/red]", highlight=False)
-    if not report["ok"]:
+        for problem in problems:
+            err.print(Text(problem, style="red"))
+    if problems:
         raise typer.Exit(3)
 
 
@@ -246,7 +305,7 @@ def skills(as_json: JsonOpt = False) -> None:
             queue = f"{row['queue']} (broadcast)" if row["broadcast"] else row["queue"]
             tasks = "\n".join([row["task_name"], *row["task_names"]])
             table.add_row(row["id"], queue, tasks, row["description"])
-        out.print(table)
+        print_table(table)
     for problem in skill_load_errors():
         err.print(f"[red]skipped[/red] {problem.entry_point}: {problem.error}", highlight=False)
 
@@ -295,9 +354,17 @@ def _check(entries: Sequence[Claim | ClaimProblem], as_json: bool, *, race: bool
         disable=as_json or not err.is_terminal,
     ) as progress:
         bar = progress.add_task("claims", total=len(claims))
-        results = client.wait_for_results(
-            task_ids, timeout=budget, on_done=lambda _s: progress.advance(bar)
-        )
+        try:
+            results = client.wait_for_results(
+                task_ids, timeout=budget, on_done=lambda _s: progress.advance(bar)
+            )
+        except TimeoutError as exc:
+            queues = _queue_of(options.get("backend", "z3"))
+            raise InfrastructureError(
+                f"{exc}: is an agent consuming queue {queues}? (`hms up`, or "
+                f"`celery -A hms_celery worker -Q {queues}`)",
+                url=settings.effective_broker_url,
+            ) from None
     submitted = {id(c): task_id for task_id, c in task_ids.items()}
     rows: list[tuple[Any, Any, str | None, bool]] = []
     disagreed = 0
@@ -336,31 +403,42 @@ def _check(entries: Sequence[Claim | ClaimProblem], as_json: bool, *, race: bool
             ]
         )
     else:
-        table = Table("id", "verdict", "expected", "time", "counterexample / note")
+        table = Table(
+            "id", "statement", "verdict", "expected", "agrees", "time", "counterexample / note"
+        )
         for claim, status, expected, ok in rows:
+            agrees = _agreement(expected, ok)
             if status is None:
                 style = "yellow" if ok else "bold red"
-                verdict = f"[{style}]{claim.verdict.value}[/{style}]"
                 table.add_row(
-                    Text(claim.label), verdict, expected or "—", "—", _problem_note(claim)
+                    Text(claim.label),
+                    _first_line(claim.statement),
+                    Text(claim.verdict.value, style=style),
+                    expected or "—",
+                    agrees,
+                    "—",
+                    _problem_note(claim, statement=False),
                 )
                 continue
             verdict = status["verdict"] or status["state"]
             if status["bound"] is not None and verdict == "BOUNDED":
                 verdict = f"BOUNDED ≤{status['bound']}"
             verdict += _confirmation_mark(status) + _race_mark(status)
-            style = "green" if ok else "bold red"
             prover_s = status["timings"]["prover_s"]
             table.add_row(
-                claim.theorem_id,
-                f"[{style}]{verdict}[/{style}]",
+                Text(claim.theorem_id),
+                _first_line(claim.formal_expression),
+                Text(verdict, style="green" if ok else "bold red"),
                 expected or "—",
+                agrees,
                 f"{prover_s:.3f}s" if prover_s is not None else "—",
-                _format_cex(status["counterexample"])
-                or ("" if ok else status["reason"] or "")
-                or _proof_note(status.get("proof")),
+                Text(
+                    _format_cex(status["counterexample"])
+                    or ("" if ok else status["reason"] or "")
+                    or _proof_note(status.get("proof"))
+                ),
             )
-        _print_table(table)
+        print_table(table)
         total = len(rows)
         summary = f"{total - disagreed}/{total} claims agree with their expected verdict"
         out.print(f"[{'green' if not disagreed else 'bold red'}]{summary}[/]")
@@ -383,35 +461,47 @@ def _proof_note(proof: dict[str, Any] | None) -> str:
     return f"proof: {method}"
 
 
-def _problem_note(problem: ClaimProblem) -> Text:
-    """The note of an entry that was not checked: where and why, and its statement's first
-    line (plain text: a reason or statement with ``[…]`` is not Rich markup)."""
+def _problem_note(problem: ClaimProblem, *, statement: bool = True) -> Text:
+    """The note of an entry that was not checked: where and why, and (``statement``) its
+    statement's first line (plain text: a reason or statement with ``[…]`` is not Rich
+    markup)."""
     where = f"{problem.position}: " if problem.position else ""
     lines = [f"{where}{problem.reason}", f"in {problem.source}, entry #{problem.index}"]
-    statement = problem.statement.strip().splitlines()
-    if statement:
-        lines.append(f"statement: {statement[0]}" + (" …" if len(statement) > 1 else ""))
+    if statement and problem.statement.strip():
+        lines.append(f"statement: {_first_line(problem.statement)}")
     return Text("\n".join(lines))
 
 
-def _print_table(table: Table) -> None:
-    """Print ``table``: on a terminal at its width; elsewhere (a pipe, a file) at the table's
-    own width, so no id or reason is wrapped or cut at an assumed 80 columns."""
-    if out.is_terminal:
-        out.print(table)
-    else:
-        Console(file=out.file, width=100_000).print(table)
+def _first_line(text: str) -> Text:
+    """The first line of a statement, `` …`` when it has more (plain text, never markup)."""
+    lines = text.strip().splitlines()
+    if not lines:
+        return Text("—")
+    return Text(lines[0] + (" …" if len(lines) > 1 else ""))
+
+
+def _agreement(expected: str | None, ok: bool) -> Text:
+    """The row's agreement in words, so a disagreement shows without colour too."""
+    if ok:
+        return Text("yes" if expected else "—", style="green")  # ✓ marks a confirmation
+    return Text("✗ DISAGREES", style="bold red")
+
+
+def _queue_of(backend: str) -> str:
+    """The queue(s) an agent must consume for ``backend``'s tasks (for messages)."""
+    from hms_celery.agents.skills import PROOF_QUEUES
+
+    if backend == "race":
+        return " and ".join(sorted(set(PROOF_QUEUES.values())))
+    return PROOF_QUEUES.get(backend, "prove.z3")
 
 
 def _wait(task_id: str, timeout: float | None, backend: str = "z3") -> dict[str, Any]:
-    from hms_celery.agents.skills import PROOF_QUEUES
-
     settings = get_settings()
     budget = (timeout or settings.prover_timeout) + 2 * settings.time_limit_margin + 30
-    queue = PROOF_QUEUES.get(backend, "prove.z3")
+    queue = _queue_of(backend)
     if backend == "race":  # its legs may queue behind each other on one agent
         budget *= 3
-        queue = " and ".join(sorted(set(PROOF_QUEUES.values())))
     try:
         return client.wait_for_result(task_id, timeout=budget)
     except TimeoutError:
@@ -470,6 +560,72 @@ def _print_status(status: dict[str, Any]) -> None:
     out.print(f"[dim]task {status['task_id']}{where}, {timing}[/dim]", highlight=False)
 
 
+def _print_timings(status: dict[str, Any]) -> None:
+    """When the task was queued, first started and finished, and how long each part took."""
+    timings = status["timings"]
+    attempts = status["attempts"]
+    queued = timings.get("created_at")
+    started = timings.get("started_at") or (attempts[0]["started_at"] if attempts else None)
+    finished = timings.get("finished_at")
+    parts = [f"queued {_at(queued)}", f"started {_at(started)}", f"finished {_at(finished)}"]
+    waited = _between(queued, started)
+    ran = _between(started, finished)
+    elapsed = timings.get("total_s")
+    if elapsed is None:
+        elapsed = _between(queued, finished)
+    spans = [
+        f"elapsed {elapsed:.3f}s" if elapsed is not None else "elapsed —",
+        f"in the queue {waited:.3f}s" if waited is not None else None,
+        f"running {ran:.3f}s" if ran is not None else None,
+    ]
+    out.print("timings: " + ", ".join(parts), highlight=False)
+    out.print("         " + ", ".join(p for p in spans if p), highlight=False)
+
+
+def _print_attempts(attempts: list[dict[str, Any]]) -> None:
+    """One row per attempt: number, agent, start, end, duration, outcome (and error)."""
+    if not attempts:
+        out.print("attempts: none yet (queued, not started)", highlight=False)
+        return
+    table = Table("#", "agent", "started", "ended", "took", "outcome", title="attempts")
+    for a in attempts:
+        took = _between(a["started_at"], a["ended_at"])
+        outcome = a["outcome"] or ("running" if a["ended_at"] is None else "—")
+        if a.get("leg"):
+            outcome += f" (race leg {a['leg'].get('leg')}: {a['leg'].get('backend')})"
+        if a.get("error"):
+            outcome += f": {a['error']}"
+        table.add_row(
+            str(a["number"]),
+            Text(a["agent"] or "—"),
+            _at(a["started_at"]),
+            _at(a["ended_at"]),
+            f"{took:.3f}s" if took is not None else "—",
+            Text(outcome),
+        )
+    print_table(table)
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite keeps UTC without the zone
+
+
+def _at(value: str | None) -> str:
+    """An ISO time from the store as ``YYYY-MM-DD HH:MM:SS.mmm UTC`` (``—`` if none)."""
+    at = _parse_at(value)
+    if at is None:
+        return "—"
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def _between(start: str | None, end: str | None) -> float | None:
+    a, b = _parse_at(start), _parse_at(end)
+    return None if a is None or b is None else (b - a).total_seconds()
+
+
 def _race_mark(status: dict[str, Any]) -> str:
     """`` (won by z3/nlsat)`` after a raced verdict, `` (retracted)`` after a retraction."""
     race = status.get("race")
@@ -513,7 +669,7 @@ def _print_race(race: dict[str, Any]) -> None:
         )
     for skipped in race.get("skipped") or []:
         table.add_row("—", skipped["label"], "", "", f"skipped: {skipped['why']}", "")
-    _print_table(table)
+    print_table(table)
 
 
 def _proof_lines(proof: dict[str, Any]) -> list[str]:
@@ -598,7 +754,7 @@ def agents_list(
     if as_json:
         out.print_json(data=agents)
         return
-    out.print(_agents_table(agents))
+    print_table(_agents_table(agents))
 
 
 @agents_cli.command("spawn")
@@ -647,8 +803,8 @@ def health(
         table = Table("at", "action", "subject", "details", title="recent recoveries")
         for e in data["recoveries"]:
             details = ", ".join(f"{k}={v}" for k, v in (e["details"] or {}).items())
-            table.add_row(e["at"][11:19], e["action"], e["subject"] or "", details[:80])
-        return Group(_agents_table(data["agents"]), table)
+            table.add_row(e["at"][11:19], e["action"], Text(e["subject"] or ""), Text(details))
+        return Group(fold(_agents_table(data["agents"])), fold(table))
 
     if as_json:
         out.print_json(data=snapshot())
@@ -663,8 +819,6 @@ def health(
 
 
 def _agents_table(agents: list[dict[str, Any]]) -> Table:
-    from datetime import UTC, datetime
-
     now = datetime.now(UTC)
     table = Table("agent", "state", "skills", "pid", "heartbeat", "reason", title="agents")
     colors = {"READY": "green", "BUSY": "cyan", "DEGRADED": "yellow", "FAILED": "red"}
@@ -682,6 +836,6 @@ def _agents_table(agents: list[dict[str, Any]]) -> Table:
             ",".join(a["skills"]),
             str(a["pid"] or "—"),
             age,
-            (a["state_reason"] or "")[:60],
+            Text(a["state_reason"] or ""),
         )
     return table

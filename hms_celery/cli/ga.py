@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hms_celery import client
+from hms_celery.cli.output import err, fold, out, print_table
 from hms_celery.errors import InputError
 
 ga_cli = typer.Typer(help="Genetic strategy search: evolve Z3 strategies.", no_args_is_help=True)
@@ -19,7 +20,6 @@ strategies_cli = typer.Typer(
     help="Prover strategies: named, promoted per family, evolved.", invoke_without_command=True
 )
 
-out = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -54,9 +54,13 @@ def ga_run(
         return
     if not as_json:
         out.print(f"GA run [bold]{run_id}[/bold] on family {family!r}", highlight=False)
-    run = client.wait_for_ga_run(
-        run_id, timeout=wait_timeout, on_progress=None if as_json else _print_progress
-    )
+    try:
+        run = client.wait_for_ga_run(
+            run_id, timeout=wait_timeout, on_progress=None if as_json else _print_progress
+        )
+    except TimeoutError as exc:  # the run goes on: say how to follow it
+        err.print(Text(f"{exc}; follow it with `hms ga status {run_id} --watch`"))
+        raise typer.Exit(1) from None
     if as_json:
         out.print_json(data=_public(run))
         return
@@ -88,7 +92,7 @@ def ga_status(
     if as_json:
         out.print_json(data=_public(run))
         return
-    out.print(_run_table(run))
+    print_table(_run_table(run))
     _print_summary(run)
 
 
@@ -101,20 +105,29 @@ def ga_list(
     if as_json:
         out.print_json(data=runs)
         return
-    table = Table("run", "family", "status", "trigger", "generations", "seed", "best", "promotion")
+    table = Table(
+        "run", "family", "status", "trigger", "generations scored", "seed", "best", "promotion"
+    )
     for run in runs:
         best = run["best_fitness"] or {}
         table.add_row(
             run["id"],
-            run["family"],
+            Text(run["family"]),
             run["status"],
             run["trigger"],
-            f"{run['current_generation']}/{run['generations']}",
+            f"{scored_generations(run)}/{run['generations']}",
             str(run["seed"]),
             _fitness_text(best) if best else "-",
             run["promotion"],
         )
-    out.print(table)
+    print_table(table)
+
+
+def scored_generations(run: dict[str, Any]) -> int:
+    """How many generations of ``run`` (a run row) are scored.  ``current_generation`` is the
+    generation being evaluated: all before it are scored, and it is itself scored only when
+    the run ended DONE (the last scoring ends the run instead of starting another)."""
+    return run["current_generation"] + (1 if run["status"] == "DONE" else 0)
 
 
 @ga_cli.command("cancel")
@@ -133,7 +146,7 @@ def ga_plot(
         "fitness.png"
     ),
 ) -> None:
-    """Plot fitness per generation (best, mean, worst) against the Z3 default."""
+    """Plot per generation the instances solved and PAR-2 (log axis) against the baselines."""
     from hms_celery.genetic.plot import plot_run
 
     try:
@@ -166,7 +179,7 @@ def strategies_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             row["run_id"] or "",
             f"{row['promoted_at']} by {row['promoted_by']}",
         )
-    out.print(table)
+    print_table(table)
 
 
 @strategies_cli.command("show")
@@ -176,11 +189,20 @@ def strategies_show(name: str) -> None:
 
 
 @strategies_cli.command("promote")
-def strategies_promote(run_id: str) -> None:
-    """Approve a finished run's winner as its family's strategy."""
+def strategies_promote(
+    run_id: str,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Promote even a winner that was judged not better than the current."
+        ),
+    ] = False,
+) -> None:
+    """Approve a finished run's winner as its family's strategy (refused, with the reason,
+    when the winner was judged not better than the family's current strategy)."""
     from hms_celery.verification.strategy import Strategy
 
-    done = client.promote_strategy(run_id)
+    done = client.promote_strategy(run_id, force=force)
     out.print(
         f"family {done['family']!r} now uses {done['strategy']['name']}: "
         f"{Strategy.from_json(done['strategy']).describe()}",
@@ -194,7 +216,11 @@ def _public(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fitness_text(f: dict[str, Any]) -> str:
-    return f"{f['solved']}/{f['n']} solved, PAR-2 {f['par2']:,.0f} rl, {f['par2_s']:.2f} s"
+    """Solved count, PAR-2 in Z3 rlimit units (what is ranked on) and PAR-2 in seconds (an
+    unsolved instance costs 2 × the wall cap: a PAR-2 figure, not the time it took)."""
+    return (
+        f"{f['solved']}/{f['n']} solved, PAR-2 {f['par2']:,.0f} rlimit, PAR-2 (s) {f['par2_s']:.2f}"
+    )
 
 
 def _print_progress(run: dict[str, Any]) -> None:
@@ -208,7 +234,7 @@ def _print_progress(run: dict[str, Any]) -> None:
     out.print(
         f"  generation {g['number']} scored ({done}/{run['generations']}): "
         f"best {g['best']:.3f}  mean {g['mean']:.3f}  diversity {g['diversity']:.2f}  "
-        f"[{_fitness_text(g['best_fitness'])}]",
+        f"({_fitness_text(g['best_fitness'])})",
         highlight=False,
     )
 
@@ -217,20 +243,25 @@ def _run_table(run: dict[str, Any]) -> Table:
     from hms_celery.verification.strategy import Strategy
 
     table = Table(
-        "gen", "status", "best", "mean", "worst", "diversity", "new evals", "best genome",
+        "gen", "status", "best solved", "best PAR-2 (rlimit)", "best PAR-2 (s)",
+        "fitness best", "mean", "worst", "diversity", "new evals", "best genome",
         title=f"GA run {run['id']} · {run['family']} · {run['status']}",
     )  # fmt: skip
     for g in run["generation_records"]:
         genome = g.get("best_genome")
+        best = g.get("best_fitness")
         table.add_row(
             str(g["number"]),
             g["status"],
+            f"{best['solved']}/{best['n']}" if best else "-",
+            f"{best['par2']:,.0f}" if best else "-",
+            f"{best['par2_s']:.2f}" if best else "-",
             *(f"{g[k]:.3f}" if g[k] is not None else "-" for k in ("best", "mean", "worst")),
             f"{g['diversity']:.2f}" if g["diversity"] is not None else "-",
             str(g["evaluations"]),
             Strategy.from_json(genome).describe() if genome else "-",
         )
-    return table
+    return fold(table)
 
 
 def _print_summary(run: dict[str, Any]) -> None:

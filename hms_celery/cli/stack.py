@@ -7,6 +7,12 @@ also runs GA steps, queue ``ga``) and Celery beat (optionally Flower) as child p
 Their URLs are published in ``<data_dir>/stack.json`` so that ``hms prove`` in another
 terminal finds them.
 :meth:`EmbeddedStack.stop` shuts every child down (warm shutdown first).
+
+One stack per data directory: :class:`~hms_celery.cli.stack_lock.StackLock` is taken before
+anything starts and held until :meth:`EmbeddedStack.stop`; a second ``hms up``/``hms demo``
+there fails with :class:`~hms_celery.cli.stack_lock.StackRunningError` (exit 2) naming the
+running stack, and never touches its ``stack.json``.  A ``stack.json`` found while the lock is
+free is stale (its stack died): it is reported and replaced.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,7 +35,10 @@ import redis
 from hms_celery.agents.host import AgentHost
 from hms_celery.agents.skills import PROVE_Z3
 from hms_celery.app import app, reconfigure
+from hms_celery.cli.stack_lock import StackLock, StackRunningError, describe, pid_alive
 from hms_celery.errors import InfrastructureError
+from hms_celery.flower import flower_arguments, flower_config
+from hms_celery.healing import stack_claim
 from hms_celery.settings import Settings, get_settings
 from hms_celery.store.db import safe_url
 from hms_celery.store.migrate import upgrade
@@ -61,14 +71,27 @@ class EmbeddedStack:
     urls: dict[str, str] = field(default_factory=dict)
     host: AgentHost | None = None
     agent_ids: list[str] = field(default_factory=list)
+    #: What a stale ``stack.json`` found at start said (None: there was none).
+    replaced_stale: dict[str, object] | None = None
+    _lock: StackLock | None = None
+    _token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> dict[str, str]:
-        """Start everything; returns the URL of each part."""
+        """Start everything; returns the URL of each part.
+
+        Raises :class:`~hms_celery.cli.stack_lock.StackRunningError` (before starting
+        anything) when another stack runs in this data directory."""
         data_dir = self.settings.data_dir
+        # Flower's address and basic auth (HMS_FLOWER_*): refused before anything starts.
+        flower = flower_config(self.settings, port=self.flower_port) if self.flower else None
+        lock = self._take_lock(data_dir)
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         try:
             broker = self.settings.broker_url or self._start_redis(data_dir)
+            lock.record(broker_url=broker)
+            if self.settings.broker_url:
+                self._check_claim(broker)
             database = self.settings.effective_database_url
             env = {
                 "HMS_BROKER_URL": broker,
@@ -95,17 +118,21 @@ class EmbeddedStack:
                     ],
                     env,
                 )
-            if self.flower:
-                self._spawn(
-                    "flower",
-                    ["flower", "--address=127.0.0.1", f"--port={self.flower_port}"],
-                    env,
-                )
-                self.urls["flower"] = f"http://127.0.0.1:{self.flower_port}/"
+            if flower is not None:
+                # The password reaches Flower through the environment, not its argv.
+                self._spawn("flower", flower_arguments(self.flower_port), env)
+                self.urls["flower"] = flower.url
             self._wait_for_worker()
-            self.settings.stack_file.write_text(
-                json.dumps({"broker_url": broker, "database_url": database, "pid": os.getpid()})
-            )
+            record = {
+                "broker_url": broker,
+                "database_url": database,
+                "pid": os.getpid(),
+                "started_at": lock.info["started_at"],
+                "token": self._token,
+            }
+            tmp = self.settings.stack_file.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(record))
+            tmp.replace(self.settings.stack_file)  # readers never see half a file
         except BaseException:
             self.stop()
             raise
@@ -129,12 +156,53 @@ class EmbeddedStack:
                 child.process.wait()
             child.log_file.close()
         self.children.clear()
+        if self._lock is None or not self._lock.held:
+            return  # never started (or refused): whatever stack.json says is not ours
         stack_file = self.settings.stack_file
         try:
-            if json.loads(stack_file.read_text()).get("pid") == os.getpid():
-                stack_file.unlink()
+            if json.loads(stack_file.read_text()).get("token") == self._token:
+                stack_file.unlink()  # only our own record
         except (OSError, ValueError):
             pass
+        self._lock.release()
+
+    def _check_claim(self, broker: str) -> None:
+        """An outside broker database that serves another store's stack: refuse now, with
+        the reason (its agents would exit with it anyway)."""
+        if not broker.startswith(("redis://", "rediss://")):
+            return
+        client = redis.Redis.from_url(broker, socket_connect_timeout=self.settings.connect_timeout)
+        try:
+            stack_claim.check(client, self.settings)
+        except redis.RedisError:
+            pass  # unreachable: the agents' start reports it with the URL
+        finally:
+            client.close()
+
+    def _take_lock(self, data_dir: Path) -> StackLock:
+        """Lock the data directory; report and remove a stale ``stack.json``."""
+        lock = StackLock(data_dir)
+        try:
+            lock.acquire()
+        except StackRunningError as exc:
+            if not exc.holder:  # it has the lock but has not written its details yet
+                exc = StackRunningError(data_dir, _read_json(self.settings.stack_file))
+            raise exc from None
+        self._lock = lock
+        stale = _read_json(self.settings.stack_file)
+        if stale:
+            self.replaced_stale = stale
+            why = (
+                f"its pid {stale.get('pid')} is still running but holds no stack lock"
+                if pid_alive(stale.get("pid"))
+                else "its process is gone"
+            )
+            print(
+                f"warning: replacing stale {self.settings.stack_file} ({describe(stale)}): {why}",
+                file=sys.stderr,
+            )
+            self.settings.stack_file.unlink(missing_ok=True)
+        return lock
 
     def __enter__(self) -> EmbeddedStack:
         self.start()
@@ -193,8 +261,16 @@ class EmbeddedStack:
         concurrency = self.concurrency or self.settings.worker_concurrency
         self.agent_ids = [self.host.spawn(list(self.skills), {"concurrency": concurrency})]
         if self.supervisor:
-            # GA steps are short orchestration: the supervisor agent runs them too.
-            self.agent_ids.append(self.host.spawn(["supervisor", "ga"], {"concurrency": 1}))
+            # GA steps are short orchestration: the supervisor agent runs them too.  It serves
+            # the HMS metrics (hms_celery.metrics.signals) on HMS_METRICS_PORT or a free port.
+            metrics_port = self.settings.metrics_port or _free_port()
+            metrics_env = {"HMS_METRICS_PORT": str(metrics_port)}
+            self.agent_ids.append(
+                self.host.spawn(["supervisor", "ga"], {"concurrency": 1, "env": metrics_env})
+            )
+            address = self.settings.metrics_address
+            host = f"[{address}]" if ":" in address else address
+            self.urls["metrics"] = f"http://{host}:{metrics_port}/metrics"
         self.urls["agents"] = ", ".join(self.agent_ids)
         self.urls["host"] = self.host.host_id
 
@@ -237,6 +313,14 @@ class EmbeddedStack:
             start_new_session=True,  # Ctrl-C reaches us, and we stop the children in order
         )
         self.children.append(Child(name, process, log_path, log_file))
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _prover_skills() -> tuple[str, ...]:

@@ -1,5 +1,11 @@
 """Family strategies: which strategy a theorem family's proof tasks use, and how a GA run's
-winner becomes it (automatically, or after approval — ``HMS_GA_AUTO_PROMOTE``)."""
+winner becomes it (automatically, or after approval — ``HMS_GA_AUTO_PROMOTE``).
+
+Every promotion passes the policy engine first.  With automatic promotion off the engine
+parks it as an approval (rule ``HMS_GA_AUTO_PROMOTE=false``), so it waits in
+``hms approvals`` as well as for ``hms strategies promote RUN``; whichever comes first
+promotes, and the other is closed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from typing import Any
 
 from hms_celery.errors import InputError
 from hms_celery.genetic import engine
+from hms_celery.policy import approvals, rules
+from hms_celery.policy.engine import ActionRequest, Outcome, authorize, require
 from hms_celery.settings import get_settings
 from hms_celery.store import ga as store
 from hms_celery.store.models import GARunStatus
@@ -63,7 +71,9 @@ def settle(run: dict[str, Any], *, actor: str) -> str:
             current=current.get("fitness"),
         )
         return "not-better"
-    if run["config"].get("auto_promote"):
+    auto = bool(run["config"].get("auto_promote"))
+    decision = authorize(_request(run, actor, auto=auto), payload={"run_id": run["id"]})
+    if decision.outcome is Outcome.ALLOW:
         store.promote(
             run["family"],
             _named(run),
@@ -72,22 +82,57 @@ def settle(run: dict[str, Any], *, actor: str) -> str:
             actor=actor,
         )
         return "promoted"
+    if decision.outcome is Outcome.DENY:
+        store.set_promotion(run["id"], "denied", actor=actor, rule=decision.rule)
+        return "denied"
     store.set_promotion(
-        run["id"], "pending", actor=actor, family=run["family"], best=run["best_fitness"]
+        run["id"],
+        "pending",
+        actor=actor,
+        family=run["family"],
+        best=run["best_fitness"],
+        approval_id=decision.approval_id,
     )
     return "pending"
 
 
 def approve(run_id: str, *, actor: str) -> dict[str, Any]:
-    """Promote a finished run's winner to its family's strategy (the approval path)."""
+    """Promote a finished run's winner to its family's strategy (``hms strategies promote``).
+
+    A person asking is the approval the run's pending promotion waited for: that approval is
+    closed (SUPERSEDED) and the promotion still passes the policy (a ``require_approval``
+    rule for ``strategy.promote`` makes it wait in ``hms approvals`` too: four eyes)."""
+    run = _promotable(run_id)
+    approvals.supersede(
+        rules.STRATEGY_PROMOTE, run["family"], actor=actor, why=f"promoted by {actor} directly"
+    )
+    require(_request(run, actor, auto=None), payload={"run_id": run_id})
+    return promote(run_id, actor=actor)
+
+
+def promote(run_id: str, *, actor: str) -> dict[str, Any]:
+    """Make a DONE run's winner its family's strategy (the policy already allowed it)."""
+    run = _promotable(run_id)
+    strategy = _named(run)
+    store.promote(run["family"], strategy, run_id=run_id, fitness=run["best_fitness"], actor=actor)
+    return {"family": run["family"], "strategy": strategy, "run_id": run_id}
+
+
+def _promotable(run_id: str) -> dict[str, Any]:
     run = store.get_run(run_id)
     if run is None:
         raise InputError(f"unknown GA run {run_id!r}")
     if run["status"] != GARunStatus.DONE or run["best_genome"] is None:
         raise InputError(f"GA run {run_id} is {run['status']}: only a DONE run can be promoted")
-    strategy = _named(run)
-    store.promote(run["family"], strategy, run_id=run_id, fitness=run["best_fitness"], actor=actor)
-    return {"family": run["family"], "strategy": strategy, "run_id": run_id}
+    return run
+
+
+def _request(run: dict[str, Any], actor: str, *, auto: bool | None) -> ActionRequest:
+    """The policy request of promoting ``run``'s winner (``auto``: None for a person's ask)."""
+    details: dict[str, Any] = {"run_id": run["id"], "best": run["best_fitness"]}
+    if auto is not None:
+        details["auto"] = auto
+    return ActionRequest(rules.STRATEGY_PROMOTE, run["family"], actor, details, also=(run["id"],))
 
 
 def _named(run: dict[str, Any]) -> dict[str, Any]:

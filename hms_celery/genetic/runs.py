@@ -5,6 +5,11 @@
 normal path broke — a chord whose member was requeued after its agent died never fires its
 body, so the supervisor scores such a generation itself.  :func:`check_triggers` starts a
 run for a family whose proofs keep ending UNKNOWN/TIMEOUT.
+
+Starting a run and resuming one are agent actions: each passes the policy engine first
+(:func:`hms_celery.policy.engine.authorize`).  A triggered start that needs approval waits in
+``hms approvals`` (the trigger does not fire again meanwhile); one the policy denied is not
+tried again within ``HMS_GA_TRIGGER_WINDOW``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,16 @@ from typing import Any
 from hms_celery.errors import InputError
 from hms_celery.genetic import engine, families, promotion
 from hms_celery.genetic.genome import Z3_DEFAULT_GENOME
+from hms_celery.policy import rules
+from hms_celery.policy.approvals import open_for
+from hms_celery.policy.engine import (
+    ActionRequest,
+    ApprovalPending,
+    PolicyDenied,
+    authorize,
+    recently_denied,
+    require,
+)
 from hms_celery.settings import get_settings
 from hms_celery.store import ga as store
 from hms_celery.store.models import TaskStatus
@@ -85,8 +100,14 @@ def start_run(
     auto_promote: bool | None = None,
     trigger: str = "client",
     actor: str = "client",
+    run_id: str | None = None,
+    authorized: bool = False,
 ) -> str:
-    """Store a new run for ``family`` and enqueue its generation 0; returns the run id."""
+    """Store a new run for ``family`` and enqueue its generation 0; returns the run id.
+
+    The policy decides first (unless ``authorized``: an approved start, with the ``run_id``
+    its decision named): :class:`~hms_celery.policy.engine.PolicyDenied`, or
+    :class:`~hms_celery.policy.engine.ApprovalPending` with the approval's id."""
     settings = get_settings()
     if not isinstance(family, str) or not family.strip() or len(family) > 100:
         raise InputError(f"invalid family name {family!r}")
@@ -103,8 +124,40 @@ def start_run(
     timeout = settings.ga_timeout if timeout is None else float(timeout)
     if rlimit <= 0 or not 0 < timeout <= 600:
         raise InputError(f"rlimit must be > 0 and timeout in (0, 600]: {rlimit}, {timeout}")
+    run_id = run_id or str(uuid.uuid4())
+    if not authorized:
+        backends = sorted({str(t["request"].get("backend") or "z3") for t in training})
+        require(
+            ActionRequest(
+                rules.GA_RUN_START,
+                family,
+                actor,
+                {
+                    "trigger": trigger,
+                    "population": population,
+                    "generations": generations,
+                    "backends": backends,
+                    "training": [t["id"] for t in training],
+                },
+                also=(run_id,),
+            ),
+            payload={
+                "run_id": run_id,
+                "kwargs": {
+                    "family": family,
+                    "instances": training,
+                    "population": population,
+                    "generations": generations,
+                    "seed": int(seed),
+                    "rlimit": rlimit,
+                    "timeout": timeout,
+                    "auto_promote": auto_promote,
+                    "trigger": trigger,
+                    "actor": actor,
+                },
+            },
+        )
     baselines = {"z3-default": Z3_DEFAULT_GENOME, "current": promotion.current_strategy(family)}
-    run_id = str(uuid.uuid4())
     store.create_run(
         {
             "id": run_id,
@@ -156,15 +209,24 @@ def resume_stalled() -> list[dict[str, Any]]:
         if gen is None or gen["published_at"] is None:
             if open_.get((store.GENERATION_KIND, TaskStatus.PENDING)):
                 continue  # queued, waiting for a ga agent
-            task_id = publish_generation(run["id"], number, task_id=str(uuid.uuid4()))
-            kind = "generation"
+            kind, publish = "generation", publish_generation
         elif gen["status"] == store.EVALUATING:
             if open_.get((store.FITNESS_KIND, TaskStatus.PENDING)):
                 continue  # evaluations queued, waiting for provers
-            task_id = publish_score(run["id"], number, task_id=str(uuid.uuid4()))
-            kind = "score"
+            kind, publish = "score", publish_score
         else:
             continue
+        decision = authorize(
+            ActionRequest(
+                rules.GA_RUN_RESUME,
+                run["id"],
+                "supervisor",
+                {"family": run["family"], "generation": number, "step": kind},
+            )
+        )
+        if not decision.allowed:
+            continue  # asked again next sweep: a resume is cheap and idempotent
+        task_id = publish(run["id"], number, task_id=str(uuid.uuid4()))
         _audit("ga.run.resumed", run["id"], generation=number, step=kind, task_id=task_id)
         actions.append({"kind": "GA_RESUME", "run": run["id"], "step": kind})
     return actions
@@ -183,6 +245,10 @@ def check_triggers() -> list[dict[str, Any]]:
     for family, _count in store.failing_families(since, k).items():
         if family.startswith("ga:") or store.active_run(family) is not None:
             continue
+        if open_for(rules.GA_RUN_START, family) is not None:
+            continue  # a start is waiting for a person
+        if recently_denied(rules.GA_RUN_START, family, settings.ga_trigger_window):
+            continue
         last = store.latest_run_start(family)
         window_start = max(since, last) if last is not None else since
         failures = store.count_failures(family, window_start)
@@ -191,6 +257,15 @@ def check_triggers() -> list[dict[str, Any]]:
         training = store.failing_requests(family, window_start)
         try:
             run_id = start_run(family, instances=training, trigger="supervisor", actor="supervisor")
+        except ApprovalPending as exc:
+            log.info("GA trigger for %s: %s", family, exc)
+            started.append(
+                {"kind": "GA_TRIGGER_PARKED", "family": family, "approval": exc.approval_id}
+            )
+            continue
+        except PolicyDenied as exc:
+            log.warning("GA trigger for %s: %s", family, exc)
+            continue
         except InputError as exc:  # e.g. another run started meanwhile
             log.info("GA trigger for %s skipped: %s", family, exc)
             continue

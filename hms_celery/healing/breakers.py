@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from hms_celery.policy import BreakerBoard, BreakerState
+from hms_celery.policy import BreakerBoard, BreakerState, CircuitBreaker
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +90,13 @@ def publish_open(client: redis.Redis, board: BreakerBoard, now: float) -> list[s
         pipe.sadd(OPEN_KEY, *keys)
     pipe.execute()
     return keys
+
+
+def restore(board: BreakerBoard, key: str, previous: CircuitBreaker | None) -> None:
+    """Put ``key``'s breaker back as ``previous`` was (None: as a new one) — a breaker change
+    the policy denied does not happen."""
+    board.forget(key)
+    breaker = board.get(key)
+    if previous is not None:
+        for name in ("state", "consecutive_failures", "opened_at", "trial_at"):
+            setattr(breaker, name, getattr(previous, name))

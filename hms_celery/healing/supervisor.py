@@ -16,12 +16,21 @@ sweep runs at a time, even with two beat processes.  Each sweep:
    RESPAWN = a command to the agent's host, ALERT = an audit event and a log line;
 5. keeps GA runs moving (:func:`hms_celery.genetic.runs.resume_stalled`) and starts a run
    for a family whose proofs keep failing (:func:`hms_celery.genetic.runs.check_triggers`);
-6. saves the policy's memory (it runs in a different process next time).
+6. carries out the actions people approved (``hms approvals approve``) and drops the pending
+   approvals whose ``HMS_APPROVAL_TTL`` has passed;
+7. saves the policy's memory (it runs in a different process next time).
+
+Every action — restart, respawn, alert, requeue, breaker change — first passes the policy
+engine (:func:`hms_celery.policy.engine.authorize`), which audits its decision.  A denied
+restart or respawn becomes an ALERT; one that needs approval is parked.  A denied or parked
+requeue keeps the task recorded, unqueued, with the reason as its error; a denied breaker
+change leaves the breaker as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import time
@@ -37,6 +46,7 @@ from hms_celery.errors import InfrastructureError
 from hms_celery.healing import breakers
 from hms_celery.healing.health import last_round
 from hms_celery.healing.heartbeats import HeartbeatStore, redis_client
+from hms_celery.metrics.sweeps import record_sweep
 from hms_celery.policy import (
     ActionKind,
     AgentObservation,
@@ -45,11 +55,16 @@ from hms_celery.policy import (
     BreakerState,
     RecoveryAction,
     StandardHealthPolicy,
+    approvals,
     classify,
     due,
+    rules,
 )
+from hms_celery.policy.engine import ActionRequest, Decision, Outcome, authorize
+from hms_celery.policy.engine import record as record_decision
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
+from hms_celery.store.approvals import hold_task
 from hms_celery.store.db import session_scope
 from hms_celery.store.models import SupervisorState, utcnow
 
@@ -100,7 +115,10 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
 
     recent = max(settings.restart_window, 600.0)
     working = registry.in_flight_counts()
-    for agent in registry.list_agents(include_ended=False, failed_within_s=recent):
+    # Only this stack's agents: their heartbeats are in this broker, another stack's are not
+    # (a store shared by stacks on other broker databases must not make them look dead).
+    mine = settings.stack_id
+    for agent in registry.list_agents(include_ended=False, failed_within_s=recent, stack=mine):
         summary["agents"] += 1
         beat = beats.get(agent["id"])
         stored = _epoch(agent.get("last_heartbeat_at"))
@@ -129,9 +147,11 @@ def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> d
 
     _breakers(client, memory, now, summary)
     _genetic(summary)
+    _approvals(memory, now, summary)
     registry.record_heartbeats(seen)
     _save_memory(memory)
     summary["duration_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+    record_sweep(client, summary["duration_ms"] / 1000, time.time())  # for hms_sweep_seconds
     return summary
 
 
@@ -174,36 +194,89 @@ def _transition(
 
 
 def _requeue(agent: dict[str, Any], summary: dict[str, Any]) -> None:
-    """Re-publish every in-flight attempt of a failed agent from the store."""
-    settings = get_settings()
+    """Re-publish every in-flight attempt of a failed agent from the store, policy permitting.
+
+    The attempt is closed as LOST either way (its agent is gone).  A requeue the policy
+    denies or parks keeps the task recorded and visible, unqueued (PENDING, the reason as its
+    error); an approved one is re-published by a later sweep."""
     for item in registry.in_flight(agent["id"]):
         repository.abandon_attempt(
             item["task_id"], item["attempt"], f"agent {agent['id']} failed: {agent['state_reason']}"
         )
-        if item["queue"] == RACE_QUEUE:  # a race leg goes back to its own backend's queue
-            if republish_leg(item["task_id"], lost := item["attempt"]):
-                _audit("task.requeued", item["task_id"], agent=agent["id"], lost_attempt=lost)
-                summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
-            continue
-        name = TASK_OF_KIND.get(item["kind"], PROVE_TASK)
-        options: dict[str, Any] = {}
-        if name == PROVE_TASK:
-            timeout = (item["payload"] or {}).get("timeout") or settings.prover_timeout
-            options = {
-                "ignore_result": item["kind"] == "proof",
-                "soft_time_limit": timeout + settings.time_limit_margin,
-                "time_limit": timeout + 2 * settings.time_limit_margin,
-            }
-        app.send_task(
-            name,
-            kwargs=item["payload"],
-            task_id=item["task_id"],
-            queue=item["queue"],
-            routing_key=item["queue"],  # not the task's route's (hms.prove: prove.z3's)
-            **options,
+        work = {
+            "task_id": item["task_id"],
+            "attempt": item["attempt"],
+            "queue": item["queue"],
+            "kind": item["kind"],
+            "payload": item["payload"],
+            "agent": agent["id"],
+        }
+        decision = authorize(
+            ActionRequest(
+                rules.REQUEUE,
+                item["task_id"],
+                ACTOR,
+                {
+                    "agent": agent["id"],
+                    "queue": item["queue"],
+                    "task_kind": item["kind"],
+                    "backend": (item["payload"] or {}).get("backend") or "z3",
+                    "lost_attempt": item["attempt"],
+                },
+            ),
+            payload=work,
         )
-        _audit("task.requeued", item["task_id"], agent=agent["id"], lost_attempt=item["attempt"])
-        summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
+        if decision.allowed:
+            _republish(work, summary)
+        else:
+            _hold(work, decision, summary)
+
+
+def _hold(work: dict[str, Any], decision: Decision, summary: dict[str, Any]) -> None:
+    if decision.outcome is Outcome.APPROVAL:
+        why = (
+            f"requeue after agent {work['agent']} failed waits for approval "
+            f"{decision.approval_id} (rule {decision.rule!r}): not queued meanwhile"
+        )
+    else:
+        why = (
+            f"requeue after agent {work['agent']} failed denied by policy rule "
+            f"{decision.rule!r}: {decision.reason}; the task is kept, unqueued"
+        )
+    hold_task(work["task_id"], why)
+    summary["actions"].append(
+        {"kind": "HOLD", "task": work["task_id"], "outcome": decision.outcome.value}
+    )
+
+
+def _republish(item: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Publish a lost attempt's task again (an allowed requeue), audited ``task.requeued``."""
+    settings = get_settings()
+    agent_id = item["agent"]
+    if item["queue"] == RACE_QUEUE:  # a race leg goes back to its own backend's queue
+        if republish_leg(item["task_id"], lost := item["attempt"]):
+            _audit("task.requeued", item["task_id"], agent=agent_id, lost_attempt=lost)
+            summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
+        return
+    name = TASK_OF_KIND.get(item["kind"], PROVE_TASK)
+    options: dict[str, Any] = {}
+    if name == PROVE_TASK:
+        timeout = (item["payload"] or {}).get("timeout") or settings.prover_timeout
+        options = {
+            "ignore_result": item["kind"] == "proof",
+            "soft_time_limit": timeout + settings.time_limit_margin,
+            "time_limit": timeout + 2 * settings.time_limit_margin,
+        }
+    app.send_task(
+        name,
+        kwargs=item["payload"],
+        task_id=item["task_id"],
+        queue=item["queue"],
+        routing_key=item["queue"],  # not the task's route's (hms.prove: prove.z3's)
+        **options,
+    )
+    _audit("task.requeued", item["task_id"], agent=agent_id, lost_attempt=item["attempt"])
+    summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
 
 
 def _genetic(summary: dict[str, Any]) -> None:
@@ -250,11 +323,12 @@ def _carry_out(
     now: float,
     summary: dict[str, Any],
 ) -> None:
+    """Ask the policy about ``action`` and carry it out if allowed.
+
+    A denied RESTART/RESPAWN becomes an ALERT naming the rule; one that needs approval is
+    parked (the agent stays as it is until a person decides, see :func:`_approvals`)."""
     details: dict[str, Any] = {"reason": action.reason, "lineage": action.lineage}
-    if action.kind is ActionKind.RESTART:
-        app.control.broadcast("hms_restart_pool", destination=[agent["id"]], reply=False)
-        memory.handled.discard(agent["id"])  # a restarted agent may degrade again
-    elif action.kind is ActionKind.RESPAWN:
+    if action.kind is ActionKind.RESPAWN:
         host = registry.get_host(agent["host_id"]) if agent.get("host_id") else None
         if host is None:
             action = RecoveryAction(
@@ -264,17 +338,83 @@ def _carry_out(
                 lineage=action.lineage,
             )
         else:
-            new_id = new_agent_id(agent.get("skills") or [])
-            send_host_command(
-                host["id"],
-                {
-                    "op": "respawn",
-                    "agent_id": agent["id"],
-                    "new_agent_id": new_id,
-                    "config_changes": action.config_changes,
-                },
+            details.update(
+                new_agent=new_agent_id(agent.get("skills") or []),
+                host=host["id"],
+                config_changes=action.config_changes,
             )
-            details.update(new_agent=new_id, host=host["id"], config_changes=action.config_changes)
+    if action.kind is ActionKind.IGNORE:
+        return
+    request = _recovery_request(agent, action, details)
+    payload = {"agent": agent, "action": action.to_json(), "details": details}
+    decision = authorize(request, payload=payload if action.kind.is_restart else None)
+    if decision.outcome is Outcome.APPROVAL:
+        summary["actions"].append(
+            {"kind": "PARKED", "agent": agent["id"], "approval": decision.approval_id}
+        )
+        return
+    if not decision.allowed:
+        if action.kind is ActionKind.ALERT:  # even the alert is forbidden: the log keeps it
+            log.error(
+                "ALERT agent %s (not audited: %s): %s", agent["id"], decision.rule, action.reason
+            )
+            return
+        alert = RecoveryAction(
+            ActionKind.ALERT,
+            agent["id"],
+            f"{action.reason}; policy denied {request.kind} (rule {decision.rule!r}: "
+            f"{decision.reason})",
+            lineage=action.lineage,
+        )
+        _carry_out(agent, alert, memory, now, summary)
+        return
+    _perform(agent, action, details, memory, now, summary)
+
+
+def _recovery_request(
+    agent: dict[str, Any], action: RecoveryAction, details: dict[str, Any]
+) -> ActionRequest:
+    kind = {
+        ActionKind.RESTART: rules.RESTART,
+        ActionKind.RESPAWN: rules.RESPAWN,
+        ActionKind.ALERT: rules.ALERT,
+    }[action.kind]
+    config = {**(agent.get("config") or {}), **action.config_changes}
+    facts = {
+        "reason": action.reason,
+        "lineage": action.lineage,
+        "skills": sorted(agent.get("skills") or []),
+        "concurrency": int(config.get("concurrency") or get_settings().worker_concurrency),
+        "host": details.get("host") or agent.get("host_id"),
+        "config_changes": dict(action.config_changes),
+    }
+    also = (details["new_agent"],) if details.get("new_agent") else ()
+    return ActionRequest(kind, agent["id"], ACTOR, facts, also=also)
+
+
+def _perform(
+    agent: dict[str, Any],
+    action: RecoveryAction,
+    details: dict[str, Any],
+    memory: SweepMemory,
+    now: float,
+    summary: dict[str, Any],
+) -> None:
+    """Carry out an allowed recovery action, audited ``recovery.<kind>``."""
+    if action.kind is ActionKind.RESTART:
+        app.control.broadcast("hms_restart_pool", destination=[agent["id"]], reply=False)
+        memory.handled.discard(agent["id"])  # a restarted agent may degrade again
+    elif action.kind is ActionKind.RESPAWN:
+        send_host_command(
+            details["host"],
+            {
+                "op": "respawn",
+                "agent_id": agent["id"],
+                "new_agent_id": details["new_agent"],
+                "config_changes": action.config_changes,
+                "authorized": True,  # this sweep's policy check allowed it
+            },
+        )
     if action.kind is ActionKind.ALERT:
         log.error("ALERT agent %s: %s", agent["id"], action.reason)
         details["escalated"] = action.escalated
@@ -283,10 +423,31 @@ def _carry_out(
     summary["actions"].append({"kind": action.kind.value, "agent": agent["id"], **details})
 
 
+#: The policy action of a breaker's change, by its new state.
+_BREAKER_ACTIONS = {
+    BreakerState.OPEN: rules.BREAKER_OPEN,
+    BreakerState.HALF_OPEN: rules.BREAKER_HALF_OPEN,
+    BreakerState.CLOSED: rules.BREAKER_CLOSE,
+}
+
+
 def _breakers(client: Any, memory: SweepMemory, now: float, summary: dict[str, Any]) -> None:
-    """Feed task outcomes to the breakers; stop or resume routing to agents accordingly."""
-    changes = breakers.apply(memory.breakers, breakers.drain(client), now)
+    """Feed task outcomes to the breakers; stop or resume routing to agents accordingly.
+
+    Each change passes the policy first; a denied one is undone (the breaker keeps its
+    previous state, and routing is left as it was)."""
+    board = memory.breakers
+    known = board.keys()  # a BreakerBoard is not iterable
+    snapshot = {key: copy.deepcopy(board.get(key)) for key in known}
+    changes = breakers.apply(board, breakers.drain(client), now)
     for key, (before, after) in changes.items():
+        decision = authorize(
+            ActionRequest(_BREAKER_ACTIONS[after], key, ACTOR, {"before": before.value})
+        )
+        if not decision.allowed:
+            breakers.restore(board, key, snapshot.get(key))
+            summary["actions"].append({"kind": "BREAKER_DENIED", "key": key, "state": after.value})
+            continue
         kind, _, name = key.partition(":")
         if kind == "agent":
             agent = registry.get_agent(name)
@@ -298,7 +459,84 @@ def _breakers(client: Any, memory: SweepMemory, now: float, summary: dict[str, A
                     app.control.add_consumer(queue, destination=[name], reply=False)
         _audit(f"breaker.{after.value.lower()}", key, before=before.value)
         summary["actions"].append({"kind": "BREAKER", "key": key, "state": after.value})
-    summary["open_breakers"] = breakers.publish_open(client, memory.breakers, now)
+    summary["open_breakers"] = breakers.publish_open(client, board, now)
+
+
+def _approvals(memory: SweepMemory, now: float, summary: dict[str, Any]) -> None:
+    """Drop the approvals nobody decided in time; carry out the approved ones."""
+    for row in approvals.expire_due(ACTOR):
+        approvals.dropped(row)
+        summary["actions"].append({"kind": "APPROVAL_EXPIRED", "approval": row["id"]})
+    for row in approvals.claim_approved(ACTOR, stack=get_settings().stack_id):
+        try:
+            result = _execute(row, memory, now, summary)
+        except InfrastructureError:
+            approvals.finish(row["id"], ok=False, result="the broker or the store was down")
+            raise
+        except Exception as exc:  # one failed action must not stop the sweep
+            log.exception("approved action %s failed", row["id"])
+            approvals.finish(row["id"], ok=False, result=f"{type(exc).__name__}: {exc}")
+        else:
+            approvals.finish(row["id"], ok=True, result=result)
+
+
+def _execute(row: dict[str, Any], memory: SweepMemory, now: float, summary: dict[str, Any]) -> str:
+    """Carry out one approved action; its ALLOW (rule ``approval:<id>``) is audited first."""
+    kind, payload = row["kind"], row["payload"]
+    request = ActionRequest(
+        kind,
+        row["subject"],
+        row["decided_by"] or ACTOR,
+        row["details"],
+        also=tuple(payload.get("also") or ()),
+    )
+    decision = Decision(Outcome.ALLOW, f"approval:{row['id']}", f"approved by {row['decided_by']}")
+    with session_scope() as session:
+        record_decision(session, request, decision)
+    summary["actions"].append({"kind": "APPROVED", "approval": row["id"], "action": kind})
+    if kind in (rules.RESTART, rules.RESPAWN):
+        action = RecoveryAction.from_json(payload["action"])
+        agent = payload["agent"]
+        memory.pending.pop(agent["id"], None)
+        memory.handled.add(agent["id"])
+        _perform(agent, action, dict(payload["details"]), memory, now, summary)
+        return f"{kind} of {agent['id']} carried out"
+    if kind == rules.REQUEUE:
+        _republish(payload, summary)
+        return f"task {payload['task_id']} re-published on {payload['queue']}"
+    if kind == rules.SPAWN:
+        send_host_command(
+            payload["host"],
+            {
+                "op": "spawn",
+                "skills": payload["skills"],
+                "config": payload["config"],
+                "agent_id": payload["agent_id"],
+                "authorized": True,
+            },
+        )
+        return f"spawn of {payload['agent_id']} sent to host {payload['host']}"
+    if kind == rules.STOP:
+        op = "kill" if payload.get("forced") else "stop"
+        if payload.get("host"):
+            send_host_command(
+                payload["host"], {"op": op, "agent_id": payload["agent_id"], "authorized": True}
+            )
+        else:
+            app.control.shutdown(destination=[payload["agent_id"]])
+            _audit("agent.stopped", payload["agent_id"], approval=row["id"])
+        return f"{op} of {payload['agent_id']} sent"
+    if kind == rules.GA_RUN_START:
+        from hms_celery.genetic import runs
+
+        run_id = runs.start_run(**payload["kwargs"], run_id=payload["run_id"], authorized=True)
+        return f"GA run {run_id} started"
+    if kind == rules.STRATEGY_PROMOTE:
+        from hms_celery.genetic import promotion
+
+        done = promotion.promote(payload["run_id"], actor=request.actor)
+        return f"strategy {done['strategy']['name']} promoted for {done['family']}"
+    raise ValueError(f"no executor for approved action {kind!r}")
 
 
 # ----------------------------------------------------------------------------- helpers

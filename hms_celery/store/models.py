@@ -132,6 +132,8 @@ class Agent(Base):
     lineage: Mapped[str] = mapped_column(String(200), index=True)  # first agent of a respawn line
     host: Mapped[str] = mapped_column(String(200))
     host_id: Mapped[str | None] = mapped_column(String(200), index=True)  # owning agent host
+    # Its stack (Settings.stack_id: broker server and database); supervisors judge their own.
+    stack: Mapped[str | None] = mapped_column(String(200), index=True)
     pid: Mapped[int | None] = mapped_column(Integer)
     skills: Mapped[list[Any]] = mapped_column(JSON, default=list)
     queues: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -265,3 +267,40 @@ class FamilyStrategy(Base):
     fitness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     promoted_by: Mapped[str] = mapped_column(String(200))
     promoted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApprovalStatus:
+    """Values of :attr:`Approval.status`."""
+
+    PENDING = "PENDING"  # waiting for `hms approvals approve|deny`
+    APPROVED = "APPROVED"  # a person approved it; the supervisor sweep carries it out
+    RUNNING = "RUNNING"  # claimed by a sweep, being carried out
+    DONE = "DONE"  # carried out
+    FAILED = "FAILED"  # approved, but carrying it out failed (``result`` says why)
+    DENIED = "DENIED"  # a person denied it: dropped
+    EXPIRED = "EXPIRED"  # nobody decided within HMS_APPROVAL_TTL: dropped
+    SUPERSEDED = "SUPERSEDED"  # made moot by the same action done another way
+
+    OPEN = frozenset({PENDING, APPROVED, RUNNING})
+
+
+class Approval(Base):
+    """An agent action a policy rule parked until a person approves or denies it."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # the policy action (respawn, spawn, …)
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # who asked for the action
+    rule: Mapped[str] = mapped_column(String(100))  # the rule that asked for approval
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the request's details
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # how to carry it out
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[str | None] = mapped_column(Text)

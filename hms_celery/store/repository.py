@@ -7,7 +7,7 @@ the first completion wins and any later one (a redelivery, a zombie) changes not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import case, func, insert, select, update
@@ -403,6 +403,7 @@ def _status_json(task: Task) -> dict[str, Any]:
         "payload": task.payload,
         "timings": {
             "created_at": _iso(task.created_at),
+            "started_at": attempts[0]["started_at"] if attempts else None,
             "finished_at": _iso(task.finished_at),
             "prover_s": result.elapsed_s if result else None,
             "total_s": _seconds(task.created_at, task.finished_at),
@@ -410,15 +411,41 @@ def _status_json(task: Task) -> dict[str, Any]:
     }
 
 
-def audit_events(subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest audit events (optionally about one subject), oldest first."""
+def audit_events(
+    subject: str | None = None,
+    limit: int | None = 100,
+    *,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` audit events (None: all) that match every filter given, oldest
+    first: about ``subject``; whose action is ``action`` or starts with ``action.`` (an
+    ``action`` ending in ``.`` or ``*`` is a plain prefix: ``recovery.``); at or after
+    ``since`` and before ``until`` (aware datetimes; naive ones are taken as UTC)."""
     with session_scope() as session:
-        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        query = select(AuditEvent).order_by(AuditEvent.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
         if subject is not None:
             query = query.where(AuditEvent.subject == subject)
+        if action:
+            if action.endswith(("*", ".")):
+                prefix = action.rstrip("*")
+                query = query.where(AuditEvent.action.startswith(prefix, autoescape=True))
+            else:
+                query = query.where(
+                    (AuditEvent.action == action)
+                    | AuditEvent.action.startswith(action + ".", autoescape=True)
+                )
+        if since is not None:
+            query = query.where(AuditEvent.at >= _utc(since))
+        if until is not None:
+            query = query.where(AuditEvent.at < _utc(until))
         events = list(session.scalars(query))
         return [
             {
+                "id": e.id,
                 "at": _iso(e.at),
                 "actor": e.actor,
                 "action": e.action,
@@ -438,6 +465,11 @@ def count_results(task_id: str) -> int:
             )
             or 0
         )
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC, aware (naive: taken as UTC); SQLite stores the UTC wall time."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -283,9 +283,7 @@ def _prove_all_sizes(
         )
 
     budget = max(start + timeout_s - time.monotonic(), 0.0) * ALL_SIZES_SHARE
-    outcome, record = all_sizes.prove_for_all_sizes(
-        statement, sizes, run, budget, time.monotonic
-    )
+    outcome, record = all_sizes.prove_for_all_sizes(statement, sizes, run, budget, time.monotonic)
     stats["all_sizes"] = record
     if outcome is not None:
         parts = outcome.stats.get("obligations", [])

@@ -24,6 +24,7 @@ def test_ga_run_status_plot_and_promote(ga_worker, stack_env, tmp_path: Path) ->
     assert "generation 1 scored (2/2)" in done.stdout, done.stdout
     # Z3's plain solver needs ~318k rlimit units at n = 3 and more above: none fits in 100k.
     assert "baseline z3-default: 0/4 solved" in done.stdout, done.stdout
+    assert "PAR-2 (s) " in done.stdout and " rlimit, " in done.stdout  # PAR-2, not wall time
     run_id = done.stdout.split("GA run ", 1)[1].split()[0]
 
     status = hms("ga", "status", run_id, "--json", env=stack_env)
@@ -43,8 +44,13 @@ def test_ga_run_status_plot_and_promote(ga_worker, stack_env, tmp_path: Path) ->
 
     listed = hms("ga", "list", "--json", env=stack_env)
     assert run_id in {r["id"] for r in json.loads(listed.stdout)}
+    row = next(ln for ln in hms("ga", "list", env=stack_env).stdout.splitlines() if run_id in ln)
+    assert "│ 2/2 " in row, row  # both generations scored
 
     promoted = hms("strategies", "promote", run_id, env=stack_env)
+    if run["promotion"] == "not-better":  # as with this seed: the default strategy's PAR-2 wins
+        assert promoted.returncode == 2 and "judged not better" in promoted.stderr
+        promoted = hms("strategies", "promote", run_id, "--force", env=stack_env)
     assert promoted.returncode == 0, promoted.stderr
     assert f"family 'war-abs' now uses ga-war-abs-{run_id[:8]}" in promoted.stdout
     shown = json.loads(hms("strategies", "show", "war-abs", env=stack_env).stdout)

@@ -115,7 +115,11 @@ def test_one_run_per_family_and_approval(ga_worker: WorkerProcess) -> None:
     assert run["status"] == "DONE"
     assert run["promotion"] in ("pending", "not-better")  # never promoted without approval
     assert ga_store.family_strategy(family) is None
-    done = client.promote_strategy(run_id)
+    if run["promotion"] == "not-better":  # refused without --force, and says why
+        with pytest.raises(InputError, match="not better"):
+            client.promote_strategy(run_id)
+        assert ga_store.family_strategy(family) is None
+    done = client.promote_strategy(run_id, force=run["promotion"] == "not-better")
     assert ga_store.family_strategy(family) == done["strategy"]
     assert client.show_strategy(family)["run_id"] == run_id
     assert client.query_ga_run(run_id)["promotion"] == "promoted"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -36,7 +37,9 @@ def _consumes(agent: str, queue: str) -> bool:
 @pytest.mark.services
 def test_open_breakers_stop_routing_and_recover(stack_env: dict[str, str]) -> None:
     # A broker database of its own: the session's `worker` fixture must not take the trial.
-    broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
+    broker = os.environ.get("HMS_TEST_STACK_REDIS_URL") or (
+        stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
+    )
     env = {
         **stack_env,
         "HMS_BROKER_URL": broker,

@@ -29,7 +29,9 @@ SLOW = BOUNDED_ONLY  # a claim HMS can only check size by size
 @pytest.fixture
 def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalStack]:
     # A broker database of its own: the session's `worker` fixture must not take these tasks.
-    broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
+    broker = os.environ.get("HMS_TEST_STACK_REDIS_URL") or (
+        stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
+    )
     env = {**stack_env, **FAST_SETTINGS, "HMS_BROKER_URL": broker}
     configure_process(env)
     from hms_celery.healing.heartbeats import redis_client
