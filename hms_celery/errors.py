@@ -64,10 +64,18 @@ class InfrastructureError(HMSError):
     """The broker or the database cannot be reached. Exit code 3; ``url`` is what failed."""
 
     exit_code = 3
+    #: How the CLI introduces the message.
+    label = "unreachable"
 
     def __init__(self, message: str, *, url: str = "") -> None:
         self.url = url
         super().__init__(message)
+
+
+class StoreNotMigratedError(InfrastructureError):
+    """The store answers but has no HMS schema (never migrated). Exit code 3."""
+
+    label = "store not ready"
 
 
 class TaskFailedError(HMSError):

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except InfrastructureError as exc:
         where = f" ({exc.url})" if exc.url and exc.url not in str(exc) else ""
-        err.print(f"[red]unreachable:[/red] {escape(str(exc) + where)}", highlight=False)
+        err.print(f"[red]{exc.label}:[/red] {escape(str(exc) + where)}", highlight=False)
         return exc.exit_code
     except TimeoutError as exc:  # waited for the agents longer than the budget
         err.print(f"[red]timed out:[/red] {escape(str(exc))}", highlight=False)

@@ -337,6 +337,7 @@ def _carry_out(
                 f"{action.reason}; no agent host owns {agent['id']}, cannot respawn",
                 lineage=action.lineage,
             )
+            details["reason"] = action.reason  # the audit says why it is only an alert
         else:
             details.update(
                 new_agent=new_agent_id(agent.get("skills") or []),

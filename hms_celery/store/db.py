@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hms_celery.errors import InfrastructureError, SettingsError
+from hms_celery.errors import InfrastructureError, SettingsError, StoreNotMigratedError
 from hms_celery.settings import get_settings
 
 _engines: dict[tuple[int, str], Engine] = {}
@@ -70,10 +70,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.commit()
     except SQLAlchemyError as exc:
         session.rollback()
-        if _is_connection_error(exc):
-            raise InfrastructureError(
-                f"database unreachable: {_short(exc)}", url=safe_url(engine.url)
-            ) from exc
+        _raise_mapped(exc, engine)
         raise
     except BaseException:
         session.rollback()
@@ -93,10 +90,7 @@ def connection_scope(url: str | None = None) -> Iterator[Connection]:
         with engine.begin() as connection:
             yield connection
     except SQLAlchemyError as exc:
-        if _is_connection_error(exc):
-            raise InfrastructureError(
-                f"database unreachable: {_short(exc)}", url=safe_url(engine.url)
-            ) from exc
+        _raise_mapped(exc, engine)
         raise
 
 
@@ -109,6 +103,27 @@ def check_database(url: str | None = None) -> None:
 def safe_url(url: object) -> str:
     """The URL with any password hidden (for messages and logs)."""
     return make_url(str(url)).render_as_string(hide_password=True)
+
+
+def _raise_mapped(exc: SQLAlchemyError, engine: Engine) -> None:
+    """Raise the :class:`InfrastructureError` that ``exc`` stands for, if any: a store
+    without HMS's tables (never migrated), or one that cannot be reached."""
+    if _is_missing_schema(exc):
+        raise StoreNotMigratedError(
+            f"the store has no HMS schema ({_short(exc)}): run `hms db upgrade`, or `hms up`, "
+            "which migrates it",
+            url=safe_url(engine.url),
+        ) from exc
+    if _is_connection_error(exc):
+        raise InfrastructureError(
+            f"database unreachable: {_short(exc)}", url=safe_url(engine.url)
+        ) from exc
+
+
+def _is_missing_schema(exc: SQLAlchemyError) -> bool:
+    # SQLite: OperationalError "no such table"; PostgreSQL: SQLSTATE 42P01 undefined_table.
+    orig = getattr(exc, "orig", None)
+    return "no such table" in str(orig) or getattr(orig, "pgcode", None) == "42P01"
 
 
 def _is_connection_error(exc: SQLAlchemyError) -> bool:

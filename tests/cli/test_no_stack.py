@@ -96,3 +96,22 @@ def test_no_stack_no_broker_exits_3_and_talks_to_no_redis(
     assert not (data_dir / "hms.db").exists()
     touched = [c for c in db0_commands if "pidbox" in c or "prove.z3" in c or "celeryev" in c]
     assert touched == [], touched
+
+
+@pytest.mark.parametrize("command", [["audit"], ["approvals"]])
+def test_a_store_never_migrated_is_named_with_the_fix(tmp_path: Path, command: list[str]) -> None:
+    """Store commands in a data directory where no stack ever ran: exit 3, no traceback, and
+    the message says the schema is missing and how to create it (not "unreachable")."""
+    data_dir = tmp_path / "var"
+    done = subprocess.run(
+        [str(BIN / "hms"), *command],
+        env=_env(data_dir),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3, done
+    assert "Traceback" not in done.stderr
+    assert "no HMS schema" in done.stderr and "hms db upgrade" in done.stderr, done.stderr
+    assert "unreachable" not in done.stderr

@@ -274,8 +274,11 @@ def test_a_killed_prover_is_replaced_and_its_task_rerun_once(stack: Stack) -> No
         60,
         "the supervisor's alert",
     )
-    actions = {e["action"] for e in repository.audit_events(subject=victim)}
+    events = repository.audit_events(subject=victim)
+    actions = {e["action"] for e in events}
     assert "recovery.respawn" not in actions, actions
+    alerts = [e for e in events if e["action"] == "recovery.alert"]
+    assert any("no agent host owns" in e["details"]["reason"] for e in alerts), alerts
     wait_until(lambda: stack.healthcheck("prover-z3").returncode == 0, 90, "healthy again")
     wait_until(
         lambda: (

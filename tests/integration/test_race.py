@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from hms_celery import client
+from hms_celery.agents.race.store import NOT_STARTED
 from hms_celery.store import repository
 from hms_celery.verification import smtlib
 from tests.conftest import WorkerProcess, configure_process
@@ -233,7 +234,15 @@ def test_hms_prove_race_shows_the_winner_and_the_legs(
             and leg["outcome"] in row
             for row in rows
         ), (leg, shown.stdout)
-    assert agents["cvc5"].name in shown.stdout and agents["z3"].name in shown.stdout
+    assert agents["z3"].name in shown.stdout
+    # cvc5's leg ran on its agent, unless z3 won before it started (a loaded machine):
+    # then it is recorded CANCELLED on no agent, and says so
+    cvc5_leg = _leg(status, "cvc5")
+    if cvc5_leg["agent"] == NOT_STARTED:
+        assert cvc5_leg["outcome"] == "CANCELLED", cvc5_leg
+        assert any(NOT_STARTED in row and "CANCELLED" in row for row in rows), shown.stdout
+    else:
+        assert cvc5_leg["agent"] == agents["cvc5"].name, cvc5_leg
     # and the plain `hms prove --race` output
     plain = _hms("prove", POWER, "--race", env=stack_env)
     assert plain.returncode == 0, plain.stderr
