@@ -37,8 +37,8 @@ class Transport(virtual.Transport):
     Channel = Channel
     driver_type = driver_name = SCHEME
     # Not a connection error: Celery must not retry it forever, the error is final.
-    connection_errors = ()
-    channel_errors = ()
+    connection_errors = ()  # type: ignore[assignment]  # kombu annotates a 1-tuple
+    channel_errors = ()  # type: ignore[assignment]  # kombu annotates a 1-tuple
 
     def establish_connection(self) -> NoReturn:
         _fail()

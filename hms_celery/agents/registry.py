@@ -7,9 +7,9 @@ supervisor sweep moves them between states; every transition is stored with its 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, update
 
 from hms_celery.policy.health import AgentState
 from hms_celery.store.db import connection_scope, session_scope
@@ -23,9 +23,10 @@ from hms_celery.store.models import (
     utcnow,
 )
 
-_AGENTS = Agent.__table__
-_TRANSITIONS = AgentTransition.__table__
-_HOSTS = AgentHost.__table__
+# Declarative `__table__` is typed as FromClause; for these models it is a Table.
+_AGENTS = cast(Table, Agent.__table__)
+_TRANSITIONS = cast(Table, AgentTransition.__table__)
+_HOSTS = cast(Table, AgentHost.__table__)
 
 # The states are the policy's (StrEnum values compare equal to the stored strings).
 INITIALIZING = AgentState.INITIALIZING
@@ -162,7 +163,7 @@ def list_agents(
     if stack is not None:
         query = query.where(_AGENTS.c.stack == stack)
     if not include_ended:
-        live = _AGENTS.c.state.not_in(ENDED)
+        live: ColumnElement[bool] = _AGENTS.c.state.not_in(ENDED)
         if failed_within_s is not None:
             since = utcnow() - timedelta(seconds=failed_within_s)
             live = or_(live, and_(_AGENTS.c.state == FAILED, _AGENTS.c.updated_at >= since))

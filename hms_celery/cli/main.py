@@ -22,7 +22,7 @@ from hms_celery.cli.output import make_console
 try:
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - Typer before the bundled Click
-    from click import exceptions as click_exceptions
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]  # same API, older home
 
 #: What a group raises when called bare (Click ≥ 8.2); it would print the whole help on
 #: stdout — a usage error prints the short usage on stderr instead.

@@ -166,7 +166,8 @@ def _individual_class() -> type[dict[str, Any]]:
 def make_individual(genome: Genome, fitness: Fitness | None = None) -> dict[str, Any]:
     """A DEAP individual: a copy of ``genome`` (a dict subclass) with ``.fitness``, whose
     values are ``(solved, par2, size)`` when ``fitness`` is given (invalid otherwise)."""
-    individual = _individual_class()(copy.deepcopy(genome))
+    # Any: DEAP's creator adds ``.fitness`` at run time, which no static type can name.
+    individual: Any = _individual_class()(copy.deepcopy(genome))
     if fitness is not None:
         individual.fitness.values = (fitness.solved, fitness.par2, fitness.size)
     return individual

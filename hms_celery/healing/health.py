@@ -1,5 +1,6 @@
 """Health checks: beat asks the supervisor for a health round; the round broadcasts a check
-to every agent; each agent's pool answers with a HealthReport stored on its registry row.
+to every agent; each agent's pool answers with a HealthReport
+(:func:`hms_celery.agents.report.build_report`) stored on its registry row.
 
 An agent whose main process still sends heartbeats but whose pool never answers is wedged
 (DEGRADED); one that reports a broken backend is DEGRADED too.
@@ -7,62 +8,19 @@ An agent whose main process still sends heartbeats but whose pool never answers 
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 from celery import Task
 
 from hms_celery.agents import registry
-from hms_celery.agents.builtin.health import rss_bytes
+from hms_celery.agents.report import build_report
 from hms_celery.app import app
 from hms_celery.healing.heartbeats import redis_client
 
 HEALTH_CHECK_TASK = "hms.health.check"
 HEALTH_ROUND_TASK = "hms.supervisor.health_round"
 LAST_ROUND_KEY = "hms:health:last-round"  # epoch seconds of the last broadcast check
-
-
-def _z3_available() -> tuple[bool, str]:
-    try:
-        import z3
-
-        solver = z3.Solver(ctx=z3.Context())
-        x = z3.Real("x", solver.ctx)
-        solver.add(x * x < 0)
-        return solver.check() == z3.unsat, "z3 " + z3.get_version_string()
-    except Exception as exc:  # report it, never raise from a health check
-        return False, f"z3 unavailable: {exc}"
-
-
-def _queue_depths(queues: list[str]) -> dict[str, int]:
-    try:
-        client = redis_client()
-        return {q: int(client.llen(q)) for q in queues if not q.startswith("hms.health")}
-    except Exception:
-        return {}
-
-
-def build_report(agent_id: str, queues: list[str]) -> dict[str, Any]:
-    """A HealthReport: status Healthy/Degraded/Failed, queue depth, memory, backends."""
-    z3_ok, z3_note = _z3_available()
-    main_pid = os.getppid()
-    problems = [] if z3_ok else [z3_note]
-    return {
-        "agent_id": agent_id,
-        "status": "Healthy" if not problems else "Degraded",
-        "problems": problems,
-        "backends": {"z3": z3_ok},
-        "queue_depth": _queue_depths(queues),
-        "rss_bytes": {
-            "main": rss_bytes(Path(f"/proc/{main_pid}/status")),
-            "child": rss_bytes(Path(f"/proc/{os.getpid()}/status")),
-        },
-        "pid": os.getpid(),  # the pool process that answered
-        "main_pid": main_pid,
-        "at": time.time(),
-    }
 
 
 @app.task(name=HEALTH_CHECK_TASK, bind=True, ignore_result=True, acks_late=False)

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import redis
 from celery import Celery, bootsteps
@@ -62,9 +62,9 @@ class HeartbeatStore:
         pipe.execute()
 
     def all(self) -> dict[str, dict[str, Any]]:
-        return {
-            k.decode(): json.loads(v) for k, v in (self.client.hgetall(BEATS_KEY) or {}).items()
-        }
+        # redis_client() does not decode responses: keys and values are bytes.
+        raw = cast(dict[bytes, bytes], self.client.hgetall(BEATS_KEY) or {})
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
 
     def monitor_age(self, now: float | None = None) -> float | None:
         """Seconds since the monitor last flushed (None: never ran)."""

@@ -13,7 +13,7 @@ never meet: kombu prefixes every fanout channel with the database number.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import redis
 from celery import bootsteps
@@ -71,7 +71,7 @@ def claim(client: redis.Redis, settings: Settings | None = None) -> None:
 def check(client: redis.Redis, settings: Settings | None = None) -> None:
     """Raise :class:`StackConflictError` if another store holds the claim (no write)."""
     settings = settings or get_settings()
-    holder = client.get(CLAIM_KEY)
+    holder = cast(bytes | None, client.get(CLAIM_KEY))  # the client does not decode
     mine = store_identity(settings)
     if holder is not None and holder.decode() != mine:
         raise StackConflictError(settings.effective_broker_url, holder.decode(), mine)

@@ -139,14 +139,14 @@ class HMSCollector(Collector):
             "Open attempts of unfinished tasks (what a dead agent would strand), by queue",
             labels=["queue"],
         )
-        rows = conn.execute(
+        open_rows = conn.execute(
             select(Task.queue, func.count())
             .select_from(Attempt)
             .join(Task, Task.id == Attempt.task_id)
             .where(Attempt.ended_at.is_(None), Task.status.not_in(TaskStatus.FINAL))
             .group_by(Task.queue)
         ).all()
-        counts = {queue: n for queue, n in rows}
+        counts = {queue: n for queue, n in open_rows}
         for queue in self._queues():
             counts.setdefault(queue, 0)
         for queue, n in sorted(counts.items()):
@@ -176,12 +176,12 @@ class HMSCollector(Collector):
         buckets = [
             func.sum(case((ProofResult.elapsed_s <= bound, 1), else_=0)) for bound in PROOF_BUCKETS
         ]
-        rows = conn.execute(
+        bucket_rows = conn.execute(
             select(
                 ProofResult.backend, func.count(), func.sum(ProofResult.elapsed_s), *buckets
             ).group_by(ProofResult.backend)
         ).all()
-        for backend, count, total, *cumulative in rows:
+        for backend, count, total, *cumulative in bucket_rows:
             seconds.add_metric(
                 [backend],
                 [

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
@@ -132,14 +132,14 @@ class MetricsServer:
         app: WSGIApp = make_wsgi_app(self.registry)
         if self.endpoint.password:
             app = basic_auth(app, self.endpoint.user, self.endpoint.password)
-        server_class = type("MetricsHTTPServer", (_Server,), {})
+        server_class: type[_Server] = type("MetricsHTTPServer", (_Server,), {})
         try:
             infos = socket.getaddrinfo(
                 self.endpoint.address, self.endpoint.port, type=socket.SOCK_STREAM
             )
             server_class.address_family = infos[0][0]
             self._httpd = make_server(
-                infos[0][4][0],
+                cast(str, infos[0][4][0]),  # an IPv4/IPv6 sockaddr: (host, port, ...)
                 self.endpoint.port,
                 app,
                 server_class=server_class,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 
 class ActionKind(StrEnum):
@@ -67,7 +67,7 @@ class RecoveryAction:
     def from_json(cls, data: dict[str, Any] | str) -> RecoveryAction:
         """The inverse of :meth:`to_json` (accepts the dict or its JSON text)."""
         if isinstance(data, str):
-            data = json.loads(data)
+            data = cast(dict[str, Any], json.loads(data))
         return cls(
             kind=ActionKind(data["kind"]),
             agent_id=data["agent_id"],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 #: Suggested defaults (settings ``HMS_BREAKER_THRESHOLD`` / ``HMS_BREAKER_COOLDOWN``).
 DEFAULT_THRESHOLD = 5
@@ -125,7 +125,7 @@ class CircuitBreaker:
     def from_json(cls, data: dict[str, Any] | str) -> CircuitBreaker:
         """The inverse of :meth:`to_json` (accepts the dict or its JSON text)."""
         if isinstance(data, str):
-            data = json.loads(data)
+            data = cast(dict[str, Any], json.loads(data))
         return cls(
             key=data["key"],
             threshold=int(data["threshold"]),
@@ -221,7 +221,7 @@ class BreakerBoard:
     def from_json(cls, data: dict[str, Any] | str) -> BreakerBoard:
         """The inverse of :meth:`to_json` (accepts the dict or its JSON text)."""
         if isinstance(data, str):
-            data = json.loads(data)
+            data = cast(dict[str, Any], json.loads(data))
         board = cls(int(data["threshold"]), float(data["cooldown_s"]))
         for item in data["breakers"]:
             breaker = CircuitBreaker.from_json(item)

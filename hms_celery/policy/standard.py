@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from hms_celery.policy.actions import ActionKind, RecoveryAction, due
 from hms_celery.policy.health import AgentObservation, AgentState
@@ -253,7 +253,7 @@ class StandardHealthPolicy:
         """The inverse of :meth:`to_json`; keyword ``params`` (e.g. from settings) override the
         stored constructor parameters while the history is kept."""
         if isinstance(data, str):
-            data = json.loads(data)
+            data = cast(dict[str, Any], json.loads(data))
         if data.get("version") != _JSON_VERSION:
             raise ValueError(f"unsupported policy state version {data.get('version')!r}")
         names = ("max_restarts", "window_s", "backoff_base_s", "backoff_max_s")

@@ -9,17 +9,18 @@ EXPIRED | SUPERSEDED.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from hms_celery.store.db import connection_scope
 from hms_celery.store.models import Approval, ApprovalStatus, Task, TaskStatus, utcnow
 from hms_celery.store.repository import audit
 
-_APPROVALS = Approval.__table__
-_TASKS = Task.__table__
+# Declarative `__table__` is typed as FromClause; for these models it is a Table.
+_APPROVALS = cast(Table, Approval.__table__)
+_TASKS = cast(Table, Task.__table__)
 
 
 def create(

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -32,11 +32,12 @@ from hms_celery.store.models import (
 )
 from hms_celery.store.repository import audit
 
-_RUNS = GARun.__table__
-_GENS = GAGeneration.__table__
-_FAMILY = FamilyStrategy.__table__
-_TASKS = Task.__table__
-_RESULTS = ProofResult.__table__
+# Declarative `__table__` is typed as FromClause; for these models it is a Table.
+_RUNS = cast(Table, GARun.__table__)
+_GENS = cast(Table, GAGeneration.__table__)
+_FAMILY = cast(Table, FamilyStrategy.__table__)
+_TASKS = cast(Table, Task.__table__)
+_RESULTS = cast(Table, ProofResult.__table__)
 
 EVALUATING = "EVALUATING"
 SCORED = "SCORED"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Table, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session, selectinload
@@ -19,8 +19,10 @@ from hms_celery.store.db import connection_scope, session_scope
 from hms_celery.store.models import Attempt, AuditEvent, ProofResult, Task, TaskStatus, utcnow
 from hms_celery.verification.verdict import ProofOutcome
 
-_TASKS = Task.__table__
-_ATTEMPTS = Attempt.__table__
+# Declarative `__table__` is typed as FromClause; for these models it is a Table.
+_TASKS = cast(Table, Task.__table__)
+_ATTEMPTS = cast(Table, Attempt.__table__)
+_AUDIT = cast(Table, AuditEvent.__table__)
 
 
 class AttemptStart(NamedTuple):
@@ -42,7 +44,7 @@ def audit(
 ) -> None:
     """Append one audit event inside ``conn``'s transaction."""
     conn.execute(
-        insert(AuditEvent.__table__).values(
+        insert(_AUDIT).values(
             at=utcnow(), actor=actor, action=action, subject=subject, details=details
         )
     )

@@ -11,7 +11,7 @@ from hms_celery.verification.catalogue import (
     read_catalogue,
 )
 from hms_celery.verification.definitions import default_workspace, load_definitions
-from hms_celery.verification.parser import parse_statement
+from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 
 __all__ = [

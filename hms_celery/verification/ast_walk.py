@@ -60,7 +60,7 @@ def map_expr(e: Any, fn: Callable[[Any], Any | None]) -> Any:
     new = fn(e)
     if new is not None:
         return new
-    if not is_dataclass(e) or isinstance(e, A.Pos):
+    if not is_dataclass(e) or isinstance(e, type | A.Pos):  # nodes are instances, not classes
         return e
     changes = {}
     for f in fields(e):
@@ -111,7 +111,7 @@ def substitute(e: Any, mapping: Mapping[str, A.Expr]) -> Any:
         return replace(e, **changes)
     if isinstance(e, tuple):
         return tuple(substitute(x, mapping) for x in e)
-    if is_dataclass(e) and not isinstance(e, A.Pos):
+    if is_dataclass(e) and not isinstance(e, type | A.Pos):
         changes = {f.name: substitute(getattr(e, f.name), mapping) for f in fields(e)}
         return replace(e, **changes)
     return e

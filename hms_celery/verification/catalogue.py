@@ -81,7 +81,7 @@ class Claim:
     def statement(self, definitions: Mapping[str, Definition] | None = None) -> Statement:
         """Parse and elaborate this claim (raises ``StatementError``); ``variables`` may be
         listed in any order."""
-        from hms_celery.verification.parser import parse_statement
+        from hms_celery.verification.frontend import parse_statement
 
         return parse_statement(
             self.formal_expression,

@@ -55,8 +55,8 @@ try:  # cvc5 is a dependency, but a broken install must make cvc5 answers UNSUPP
 
     _IMPORT_ERROR: str | None = None
 except ImportError as exc:  # pragma: no cover - exercised only without cvc5
-    cvc5 = None  # type: ignore[assignment]
-    Kind = None  # type: ignore[assignment,misc]
+    cvc5 = None
+    Kind = None
     _IMPORT_ERROR = f"cvc5 is not installed ({exc})"
 
 __all__ = ["Cvc5Backend", "Cvc5Values", "Translator", "cvc5_version"]

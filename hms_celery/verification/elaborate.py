@@ -174,8 +174,8 @@ class Elaborator:
         """``i.val`` for a local ``i : Fin n``: the variable ``i`` (its value is a ℕ)."""
         head, _, field = node.name.rpartition(".")
         if field in _FIN_FIELDS and head in scope:
-            t = scope[head]
-            t = t.ty if isinstance(t, MetaVar) else t
+            bound = scope[head]
+            t = bound.ty if isinstance(bound, MetaVar) else bound
             if isinstance(t, FinT):
                 return Var(head, t)
             raise self.error(node, f"'{node.name}': {head} is not a Fin value")
@@ -667,10 +667,10 @@ class Elaborator:
         elif isinstance(s, SApp):
             e = self.elab_app(s, scope, expected)
         elif isinstance(s, SAbs):
-            ty = self.numeric_expected(s, expected)
-            if ty == NAT:
+            abs_ty = self.numeric_expected(s, expected)
+            if abs_ty == NAT:
                 raise self.error(s, "|·| is not defined on ℕ; cast the argument, e.g. |(x : ℤ)|")
-            e = Builtin("abs", (self.elab(s.arg, scope, ty),), ty)
+            e = Builtin("abs", (self.elab(s.arg, scope, abs_ty),), abs_ty)
         elif isinstance(s, SIte):
             cond = self.elab(s.cond, scope, PROP)
             ty = expected if expected is not None else self.infer(s, scope)
@@ -860,8 +860,9 @@ class Elaborator:
             over, lam = s.args
             if not isinstance(lam, SLambda):
                 raise self.error(lam, "Finset.sum expects a function `fun i => …` here")
-            ty = self.sum_type(s, expected)
-            return self.elab_sum(SSum(lam.binder, over, lam.body, s.pos), scope, ty)
+            return self.elab_sum(
+                SSum(lam.binder, over, lam.body, s.pos), scope, self.sum_type(s, expected)
+            )
         if name == "Fin.val":
             arg = self.elab(s.args[0], scope, None)
             if not isinstance(arg.ty, FinT):
@@ -1047,7 +1048,7 @@ def _subst_expr(e: Any, subst: Mapping[str, Expr]) -> Any:
             changes[f.name] = _subst_expr(v, subst)
         elif isinstance(v, tuple):
             changes[f.name] = tuple(_subst_expr(x, subst) for x in v)
-    return replace(e, **changes) if changes else e
+    return replace(e, **changes) if changes else e  # type: ignore[type-var]  # e is an instance
 
 
 def _subst_type(t: Type, subst: Mapping[str, Expr]) -> Type:
@@ -1194,7 +1195,8 @@ def elaborate_statement(
     variables: Mapping[str, str],
     definitions: Mapping[str, Definition],
 ) -> Statement:
-    """Parse and elaborate a claim (see :func:`~hms_celery.verification.parser.parse_statement`)."""
+    """Parse and elaborate a claim (see
+    :func:`~hms_celery.verification.frontend.parse_statement`)."""
     if isinstance(assumptions, str):
         assumptions = [assumptions]
     try:

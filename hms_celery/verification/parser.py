@@ -1,4 +1,5 @@
-"""Text → surface syntax tree, and the public entry point :func:`parse_statement`.
+"""Text → surface syntax tree (the entry point that also elaborates is
+:func:`hms_celery.verification.frontend.parse_statement`).
 
 The grammar (``grammar.lark``) is parsed with Lark's LALR(1) parser, built once per process.
 The Lark tree is converted into the small frozen *surface* dataclasses below (``S*`` nodes, each
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -25,9 +26,6 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from hms_celery.errors import StatementError
 from hms_celery.verification.ast import Num, Pos
 from hms_celery.verification.bignum import decimal_to_int
-
-if TYPE_CHECKING:
-    from hms_celery.verification.ast import Definition, Statement
 
 # The surface → core → solver passes recurse over the tree; MAX_NESTING and MAX_CHAIN keep it
 # bounded, and this limit (Python frames live on the heap since 3.11) lets a chain of
@@ -274,7 +272,10 @@ class _LetLayout:
         for tok in stream:
             if prev_line and tok.line is not None and tok.line > prev_line:
                 while (
-                    stack and stack[-1][2] and stack[-1][1] == depth and tok.column <= stack[-1][0]
+                    stack
+                    and stack[-1][2]
+                    and stack[-1][1] == depth
+                    and cast(int, tok.column) <= stack[-1][0]
                 ):
                     stack.pop()
                     yield Token.new_borrow_pos("_SEMI", ";", tok)
@@ -439,7 +440,7 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> StatementError:
     elif isinstance(exc, UnexpectedCharacters):
         expected = _expected_names(exc.allowed or set())
         line, column = exc.line, exc.column
-        what = f"character {text[exc.pos_in_stream]!r}"
+        what = f"character {text[cast(int, exc.pos_in_stream)]!r}"
     else:  # pragma: no cover - UnexpectedEOF is not raised by the LALR parser
         expected, (line, column), what = (), _end_position(text), "end of input"
     message = f"unexpected {what}"
@@ -531,7 +532,7 @@ class _Converter:
         if kind == "name":
             return SName(canonical_name(str(ch[0])), pos)
         if kind == "number":
-            return self.number(ch[0])
+            return self.number(cast(Token, ch[0]))
         if kind in ("true", "false"):
             return SBool(kind == "true", pos)
         if kind in _ARITH:
@@ -576,9 +577,11 @@ class _Converter:
                 body = SLambda(b, body, pos)
             return body
         if kind == "let":
-            name, ty, value, body = ch
+            name, ty, value, let_body = ch
             declared = self.type(ty) if ty is not None else None
-            return SLet(canonical_name(str(name)), declared, self.expr(value), self.expr(body), pos)
+            return SLet(
+                canonical_name(str(name)), declared, self.expr(value), self.expr(let_body), pos
+            )
         if kind == "ite":
             return SIte(self.expr(ch[0]), self.expr(ch[1]), self.expr(ch[2]), pos)
         if kind == "sum":
@@ -801,47 +804,3 @@ def parse_type(text: str) -> SType:
 def parse_definition(text: str) -> SDef:
     """Parse one ``def name binders : type := body`` item."""
     return _guard_depth(lambda: _Converter(text).definition(_parse(text, "definition")), text)
-
-
-# --------------------------------------------------------------------------- public API
-
-
-def parse_statement(
-    text: str,
-    assumptions: Sequence[str] = (),
-    variables: Mapping[str, str] | None = None,
-    definitions: Mapping[str, Definition] | None = None,
-) -> Statement:
-    """Parse and elaborate a claim into a typed :class:`~hms_celery.verification.ast.Statement`.
-
-    ``variables`` maps names to Lean type text, in order; ``assumptions`` are propositions
-    (an ``h_name:`` label is stripped); leading ``∀`` binders and ``→`` premises of ``text`` are
-    peeled into the statement's variables and hypotheses.  ``definitions=None`` uses the
-    Moneyball definitions of the default ``lean_workspace``.  Raises ``StatementError``.
-    """
-    from hms_celery.verification.elaborate import elaborate_statement
-
-    if definitions is None:
-        from hms_celery.verification.definitions import workspace_signature
-
-        # The common case (default workspace) is cached: clients and workers see the same
-        # statements again and again. Statements are immutable, so sharing them is safe.
-        root, signature = workspace_signature()
-        return _parse_with_workspace(
-            text, tuple(assumptions), tuple((variables or {}).items()), root, signature
-        )
-    return elaborate_statement(text, assumptions, variables or {}, definitions)
-
-
-@lru_cache(maxsize=2048)
-def _parse_with_workspace(
-    text: str,
-    assumptions: tuple[str, ...],
-    variables: tuple[tuple[str, str], ...],
-    root: str,
-    signature: tuple[tuple[str, int, int], ...],
-) -> Statement:
-    from hms_celery.verification.definitions import definitions_for
-    from hms_celery.verification.elaborate import elaborate_statement
-
-    return elaborate_statement(text, assumptions, dict(variables), definitions_for(root, signature))

@@ -78,7 +78,7 @@ QE_SMT = Strategy(
     name="qe-smt", pipeline=(TacticStep("simplify"), TacticStep("qe")), decider=TacticStep("smt")
 )
 
-_LABELS = {"z3": "Z3", "cvc5": "cvc5"}
+_LABELS: dict[str | None, str] = {"z3": "Z3", "cvc5": "cvc5"}  # looked up by optional names
 
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("hms_quantifier_depth", default=0)
 
@@ -201,7 +201,8 @@ def peel(statement: A.Statement) -> Peeled:
     form; a bound name that clashes with a name already in use is renamed (``x'``)."""
     variables, hypotheses = list(statement.variables), list(statement.hypotheses)
     taken = {p.name for p in variables} | names_in(*statement.hypotheses, statement.goal)
-    goal, chain = statement.goal, []
+    goal = statement.goal
+    chain: list[A.Param] = []
 
     def fresh(q: A.Quant) -> tuple[str, A.Expr]:
         if q.var not in {p.name for p in (*variables, *chain)}:
@@ -327,6 +328,7 @@ def solutions(body: A.Expr, x: A.Param, outer: set[str]) -> list[A.Expr]:
     for atom in _atoms(body, x.name):
         if atom.left.ty != x.ty or atom.right.ty != x.ty:
             continue
+        coef: A.Expr | None
         try:
             (c1, r1), (c2, r2) = _linear(atom.left, x.name, x.ty), _linear(atom.right, x.name, x.ty)
             if c2 is None and c1 is not None:  # c1·x + r1 = r2
@@ -347,8 +349,8 @@ def solutions(body: A.Expr, x: A.Param, outer: set[str]) -> list[A.Expr]:
     return found
 
 
-def _constants(ty: A.Type) -> list[A.Expr]:
-    values = [0, 1, -1, 2, Fraction(1, 2)]
+def _constants(ty: A.Type) -> list[A.Lit]:
+    values: list[int | Fraction] = [0, 1, -1, 2, Fraction(1, 2)]
     if ty == A.NAT:
         values = [0, 1, 2]
     elif ty == A.INT:

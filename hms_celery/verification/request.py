@@ -128,7 +128,7 @@ class ProofRequest(BaseModel):
         """Parse and elaborate the (Lean) statement (raises :class:`StatementError`)."""
         if self.smtlib:
             raise InputError("an SMT-LIB request has no Lean statement to parse")
-        from hms_celery.verification.parser import parse_statement
+        from hms_celery.verification.frontend import parse_statement
 
         variables = order_variables(self.variables)  # any order: binders need dependency order
         return parse_statement(self.statement, self.assumptions, variables)

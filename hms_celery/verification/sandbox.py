@@ -398,7 +398,7 @@ def run_request(request: Any, *, sandbox: bool | None = None, **options: Any) ->
     if not (settings.prover_sandbox if sandbox is None else sandbox):
         return request.run(**options)
     strategy = options.get("strategy")
-    if hasattr(strategy, "to_json"):  # a Strategy object: its JSON form
+    if strategy is not None and hasattr(strategy, "to_json"):  # a Strategy object: its JSON form
         options = {**options, "strategy": strategy.to_json()}
     box = _acquire(settings.prover_sandbox_memory_mb or None)
     try:

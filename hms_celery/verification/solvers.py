@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import z3
 
@@ -95,7 +95,7 @@ class Z3Backend:
         check = _solve(list(assertions), self.strategy, ctx, t0, timeout_s, rlimit)
         values = Z3ModelValues(check.model) if check.model is not None else None
         return SolverAnswer(
-            check.status,
+            cast(Status, check.status),  # _solve answers one of the three
             check.reason,
             check.seconds,
             check.rlimit_used,

@@ -19,7 +19,7 @@ construct is :class:`Unsupported`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import reduce
@@ -375,7 +375,8 @@ class Compiler:
         if isinstance(e, A.Builtin):
             args = [self.expr(a, env, 0, bound) for a in e.args]
             if all(isinstance(a, Fraction) for a in args):
-                return {"abs": abs, "min": min, "max": max}[e.name](*args)
+                fold: dict[str, Callable[..., Fraction]] = {"abs": abs, "min": min, "max": max}
+                return fold[e.name](*args)
             z = [self.to_z3(a, e.ty) for a in args]
             if e.name == "abs":
                 return z3.If(z[0] >= 0, z[0], -z[0])
@@ -689,10 +690,10 @@ def _collect_bounds(
                 continue
             kind = "ge" if kind == "le" else "le"
         x, y = f.arg(0), f.arg(1)
-        if _is_atom(x) and _numeral(y) is not None:
-            atom, c, flip = x, _numeral(y), False
-        elif _is_atom(y) and _numeral(x) is not None:
-            atom, c, flip = y, _numeral(x), True
+        if _is_atom(x) and (cy := _numeral(y)) is not None:
+            atom, c, flip = x, cy, False
+        elif _is_atom(y) and (cx := _numeral(x)) is not None:
+            atom, c, flip = y, cx, True
         else:
             continue
         if kind == "eq":
@@ -756,8 +757,10 @@ class _Intervals:
         kids = t.children()
         if z3.is_add(t):
             bs = [self.of(k) for k in kids]
-            lo = None if any(b[0] is None for b in bs) else sum((b[0] for b in bs), Fraction(0))
-            hi = None if any(b[1] is None for b in bs) else sum((b[1] for b in bs), Fraction(0))
+            los = [b[0] for b in bs if b[0] is not None]
+            his = [b[1] for b in bs if b[1] is not None]
+            lo = sum(los, Fraction(0)) if len(los) == len(bs) else None  # None: unbounded
+            hi = sum(his, Fraction(0)) if len(his) == len(bs) else None
             return (lo, hi)
         if z3.is_sub(t) and len(kids) == 2:
             (alo, ahi), (blo, bhi) = self.of(kids[0]), self.of(kids[1])

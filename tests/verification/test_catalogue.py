@@ -19,7 +19,7 @@ from hms_celery.verification.catalogue import (
     load_catalogue,
     read_catalogue,
 )
-from hms_celery.verification.parser import parse_statement
+from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.request import ProofRequest, order_variables
 from hms_celery.verification.verdict import Verdict
 

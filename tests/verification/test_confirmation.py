@@ -13,7 +13,7 @@ from hms_celery.settings import reset_settings
 from hms_celery.verification import exact, prover
 from hms_celery.verification.catalogue import find_claim
 from hms_celery.verification.cvc5_backend import Cvc5Backend
-from hms_celery.verification.parser import parse_statement
+from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.prover import CONFIRM_MIN_S, confirm_proved, prove
 from hms_celery.verification.request import ProofRequest
 from hms_celery.verification.smtlib import decide_smtlib

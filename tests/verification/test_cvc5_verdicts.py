@@ -7,7 +7,7 @@ import pytest
 
 from hms_celery.verification import exact
 from hms_celery.verification.catalogue import find_claim
-from hms_celery.verification.parser import parse_statement
+from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.prover import prove
 from hms_celery.verification.verdict import Verdict
 

@@ -127,7 +127,7 @@ def test_loader_skips_everything_but_defs(tmp_path: Path) -> None:
     assert defs["plus"].doc == "Sum."
     assert defs["twice"].body == Call("plus", (Var("x", REAL), Var("x", REAL)), REAL)
     assert defs["total"].params[0].implicit
-    from hms_celery.verification.parser import parse_statement
+    from hms_celery.verification.frontend import parse_statement
 
     st = parse_statement("twice 1 = total (fun i => 2 : Fin 1 → ℝ)", definitions=defs)
     assert set(st.definitions) == {"twice", "plus", "total"}

@@ -29,7 +29,7 @@ from hms_celery.verification.ast import (
     Sum,
     Var,
 )
-from hms_celery.verification.parser import parse_statement
+from hms_celery.verification.frontend import parse_statement
 
 N = Var("n", NAT)
 VEC_T = Arrow(FinT(N), REAL)

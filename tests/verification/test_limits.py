@@ -18,7 +18,7 @@ from hms_celery.verification.bignum import (
     parse_fraction,
 )
 from hms_celery.verification.exact import check_counterexample, evaluate
-from hms_celery.verification.parser import parse_statement
+from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.prover import prove
 from hms_celery.verification.request import ProofRequest
 from hms_celery.verification.verdict import Verdict

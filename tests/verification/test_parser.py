@@ -26,6 +26,7 @@ from hms_celery.verification.ast import (
     Sum,
     Var,
 )
+from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.parser import (
     SApp,
     SBin,
@@ -39,7 +40,6 @@ from hms_celery.verification.parser import (
     SQuant,
     SSum,
     parse_expression,
-    parse_statement,
 )
 
 VEC = {"n": "ℕ", "w": "Fin n → ℝ", "a": "Fin n → ℝ", "d": "Fin n → ℝ"}

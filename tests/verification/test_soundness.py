@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import pytest
 
-from hms_celery.verification.parser import parse_statement
+from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.prover import prove
 from hms_celery.verification.verdict import Verdict
 

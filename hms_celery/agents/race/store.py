@@ -8,9 +8,9 @@ time: two legs finishing together cannot both win, nor both leave the race open.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from hms_celery.agents.race.decide import Action, Arrival, Committed, Step, on_arrival
@@ -20,9 +20,10 @@ from hms_celery.store.db import connection_scope
 from hms_celery.store.models import Attempt, ProofResult, Task, TaskStatus, utcnow
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 
-_TASKS = Task.__table__
-_ATTEMPTS = Attempt.__table__
-_RESULTS = ProofResult.__table__
+# Declarative `__table__` is typed as FromClause; for these models it is a Table.
+_TASKS = cast(Table, Task.__table__)
+_ATTEMPTS = cast(Table, Attempt.__table__)
+_RESULTS = cast(Table, ProofResult.__table__)
 
 CANCELLED = "CANCELLED"
 #: Attempt outcomes after which the leg runs again (it was requeued or redelivered).
@@ -43,7 +44,7 @@ class LegRef(NamedTuple):
     """A running leg to revoke: its attempt, agent and Celery task id."""
 
     number: int
-    index: int
+    index: int  # type: ignore[assignment]  # mypy rejects a field named like tuple.index
     label: str
     agent: str
     celery_id: str
