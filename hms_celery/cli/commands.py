@@ -101,6 +101,9 @@ def up(
     try:
         for part, url in urls.items():
             out.print(f"[bold]{part:>9}[/bold]  {url}", highlight=False)
+        if stack.flower_login:  # made for this run: HMS_FLOWER_PASSWORD was unset
+            user, password = stack.flower_login
+            out.print(f"{'':>9}  Flower login: {user} / {password}", highlight=False)
         out.print(f"[bold]{'logs':>9}[/bold]  {stack.settings.data_dir / 'logs'}", highlight=False)
         out.print("HMS is up. Ctrl-C stops it.")
         while not stopping:

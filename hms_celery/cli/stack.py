@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -69,6 +70,8 @@ class EmbeddedStack:
     ready_timeout: float = 60.0
     children: list[Child] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
+    #: The login this run made for Flower when ``HMS_FLOWER_PASSWORD`` is unset (user, password).
+    flower_login: tuple[str, str] | None = None
     host: AgentHost | None = None
     agent_ids: list[str] = field(default_factory=list)
     #: What a stale ``stack.json`` found at start said (None: there was none).
@@ -119,8 +122,15 @@ class EmbeddedStack:
                     env,
                 )
             if flower is not None:
-                # The password reaches Flower through the environment, not its argv.
-                self._spawn("flower", flower_arguments(self.flower_port), env)
+                # The password reaches Flower through the environment, not its argv.  With
+                # none configured, this run makes one (as Jupyter makes a token): Flower can
+                # revoke tasks and shut agents down, so it never runs without a login.
+                flower_env = dict(env)
+                if not flower.authenticated:
+                    password = secrets.token_urlsafe(18)
+                    flower_env["HMS_FLOWER_PASSWORD"] = password
+                    self.flower_login = (self.settings.flower_user, password)
+                self._spawn("flower", flower_arguments(self.flower_port), flower_env)
                 self.urls["flower"] = flower.url
             self._wait_for_worker()
             record = {

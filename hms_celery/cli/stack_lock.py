@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from hms_celery.errors import InputError
 from hms_celery.store.db import safe_url
 
@@ -50,15 +52,7 @@ def describe(info: dict[str, Any]) -> str:
 
 def pid_alive(pid: object) -> bool:
     """Whether a process with this pid exists on this machine."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return isinstance(pid, int) and pid > 0 and psutil.pid_exists(pid)
 
 
 class StackLock:

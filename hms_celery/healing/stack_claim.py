@@ -26,17 +26,39 @@ from hms_celery.store.db import safe_url
 log = logging.getLogger(__name__)
 
 CLAIM_KEY = "hms:stack:store"
+#: The agents holding the claim (sorted set: agent → last renewal, ms): the last one to stop
+#: cleanly releases the claim at once, so the database can serve another store right away.
+CLAIMANTS_KEY = "hms:stack:claimants"
 CLAIM_TTL_S = 15.0
 RENEW_EVERY_S = 3.0
 
-# Take or renew the claim unless another store holds it; returns the holder.
+# Take or renew the claim unless another store holds it (and note the claimant, if one is
+# named); returns the holder.
 _CLAIM = """
 local holder = redis.call('GET', KEYS[1])
 if (not holder) or holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if ARGV[3] ~= '' then
+    local now = redis.call('TIME')
+    redis.call('ZADD', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000), ARGV[3])
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  end
   return ARGV[1]
 end
 return holder
+"""
+
+# A claimant leaves; the claim goes with the last live one (renewed within the TTL).
+_RELEASE = """
+redis.call('ZREM', KEYS[2], ARGV[2])
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms - tonumber(ARGV[3]))
+if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
+end
+return 0
 """
 
 
@@ -57,15 +79,25 @@ def store_identity(settings: Settings) -> str:
     return safe_url(settings.effective_database_url)
 
 
-def claim(client: redis.Redis, settings: Settings | None = None) -> None:
-    """Take or renew this store's claim on the broker database, or raise
-    :class:`StackConflictError` naming the store that holds it."""
+def claim(client: redis.Redis, settings: Settings | None = None, claimant: str = "") -> None:
+    """Take or renew this store's claim on the broker database (for agent ``claimant``, if
+    named), or raise :class:`StackConflictError` naming the store that holds it."""
     settings = settings or get_settings()
     mine = store_identity(settings)
-    holder = client.eval(_CLAIM, 1, CLAIM_KEY, mine, int(CLAIM_TTL_S * 1000))
+    ttl_ms = int(CLAIM_TTL_S * 1000)
+    holder = client.eval(_CLAIM, 2, CLAIM_KEY, CLAIMANTS_KEY, mine, ttl_ms, claimant)
     holder = holder.decode() if isinstance(holder, bytes) else str(holder)
     if holder != mine:
         raise StackConflictError(settings.effective_broker_url, holder, mine)
+
+
+def release(client: redis.Redis, claimant: str, settings: Settings | None = None) -> bool:
+    """Agent ``claimant`` stops: the claim is dropped if no other live agent holds it
+    (returns whether it was)."""
+    settings = settings or get_settings()
+    mine = store_identity(settings)
+    ttl_ms = int(CLAIM_TTL_S * 1000)
+    return bool(client.eval(_RELEASE, 2, CLAIM_KEY, CLAIMANTS_KEY, mine, claimant, ttl_ms))
 
 
 def check(client: redis.Redis, settings: Settings | None = None) -> None:
@@ -85,13 +117,16 @@ class StackClaimStep(bootsteps.StartStopStep):
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
         self.tref: Any = None
+        self.claimant = ""
 
     def start(self, worker: Any) -> None:
+        self.claimant = str(worker.hostname)
+        self.renew()
         self.tref = worker.timer.call_repeatedly(RENEW_EVERY_S, self.renew)
 
     def renew(self) -> None:
         try:
-            claim(redis_client())
+            claim(redis_client(), claimant=self.claimant)
         except StackConflictError as exc:  # someone took the database meanwhile: say it loudly
             log.error("%s", exc)
         except (redis.RedisError, ValueError) as exc:
@@ -100,3 +135,8 @@ class StackClaimStep(bootsteps.StartStopStep):
     def stop(self, worker: Any) -> None:
         if self.tref is not None:
             self.tref.cancel()
+            self.tref = None
+            try:  # a clean stop: the last agent of the stack frees the database at once
+                release(redis_client(), self.claimant)
+            except (redis.RedisError, ValueError) as exc:
+                log.warning("could not release the stack claim (it expires): %s", exc)

@@ -32,11 +32,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import psutil
 
 from hms_celery.agents import registry
 from hms_celery.agents.host import new_agent_id, send_host_command
@@ -548,13 +549,7 @@ def _process_alive(agent: dict[str, Any]) -> bool | None:
     pid = agent.get("pid")
     if not pid or agent.get("host") != socket.gethostname():
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return bool(psutil.pid_exists(pid))
 
 
 def _epoch(value: str | None) -> float | None:

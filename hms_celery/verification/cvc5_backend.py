@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -72,6 +73,7 @@ SOLVER_OPTIONS: dict[str, str] = {
 }
 
 
+@cache  # read once per process: importlib.metadata scans site-packages on every call
 def cvc5_version() -> str:
     """The installed cvc5's version (``"1.4.2"``), or ``"unavailable"``."""
     if cvc5 is None:

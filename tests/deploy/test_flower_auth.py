@@ -198,3 +198,46 @@ def test_hms_up_refuses_an_open_flower_and_passes_the_password(
                 up.wait(10)
         log.close()
     wait_until(lambda: not answering(url), 30, "Flower to stop with the stack")
+
+
+def test_hms_up_makes_a_flower_login_when_none_is_configured(
+    deploy_redis_url: str, tmp_path: Path
+) -> None:
+    """`hms up --flower` never serves Flower without a login: with HMS_FLOWER_PASSWORD unset it
+    makes one for this run and prints it beside the URL."""
+    port = free_port()
+    env = base_env(
+        deploy_redis_url,
+        tmp_path / "var",
+        HMS_DATABASE_URL=f"sqlite:///{tmp_path / 'up.db'}",
+        HMS_WORKER_CONCURRENCY="1",
+    )
+    up = subprocess.Popen(
+        [HMS, "up", "--flower", "--flower-port", str(port)], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True,
+    )  # fmt: skip
+    assert up.stdout is not None
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        printed: list[str] = []
+        for line in up.stdout:  # until the stack says it is up
+            printed.append(line)
+            if "HMS is up" in line:
+                break
+        text = "".join(printed)
+        login = re.search(r"Flower login: (\S+) / (\S+)", text)
+        assert login, text
+        user, password = login.groups()
+        assert user == "hms" and len(password) >= 20
+        wait_until(lambda: answering(url), 60, "hms up's Flower")
+        assert get(url)[0] == 401
+        assert get(url, (user, "wrong"))[0] == 401
+        assert get(url, (user, password))[0] == 200
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(up.pid, signal.SIGKILL)
+                up.wait(10)
