@@ -30,11 +30,6 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 
-def _pg_dsn(database: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{database}"
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     import redis
@@ -52,25 +47,14 @@ def redis_url() -> str:
 def pg_url() -> Iterator[str]:
     import psycopg2
 
-    name = f"hms_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    from tests.support import scratch_database
+
     try:
-        admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=3)
+        psycopg2.connect(PG_ADMIN_URL, connect_timeout=3).close()
     except psycopg2.OperationalError as exc:
         pytest.fail(f"PostgreSQL is required at {PG_ADMIN_URL}: {exc} (.ci/run starts it)")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()  # a fresh connection drops it: tests may restart PostgreSQL meanwhile
-    url = _pg_dsn(name).replace("postgresql://", "postgresql+psycopg2://", 1)
-    yield url
-    from hms_celery.store.db import dispose_engines
-
-    dispose_engines()
-    admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=10)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with scratch_database(PG_ADMIN_URL, "hms_test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import time
-from collections.abc import Callable
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -52,3 +58,49 @@ def decide_text(text: str, timeout_s: float = 20) -> tuple[Any, str, dict | None
         return Verdict.ERROR, exc.message, None
     out = prove(statement, timeout_s=timeout_s)
     return out.verdict, out.reason, out.counterexample
+
+
+def http_get(
+    url: str, auth: tuple[str, str] | None = None, timeout: float = 30
+) -> tuple[int, bytes]:
+    """GET ``url`` with optional basic auth: (status, body); an HTTP error status is
+    returned, not raised."""
+    request = urllib.request.Request(url)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str, *, migrate: bool = False) -> Iterator[str]:
+    """A fresh PostgreSQL database on the test server (migrated if asked), dropped
+    afterwards; yields its SQLAlchemy URL."""
+    import psycopg2
+
+    from hms_celery.store.db import dispose_engines
+    from hms_celery.store.migrate import upgrade
+
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = psycopg2.connect(admin_url, connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()  # a fresh connection drops it: tests may restart PostgreSQL meanwhile
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://", 1)
+    url = f"{base}/{name}"
+    try:
+        if migrate:
+            upgrade(url)
+        yield url
+    finally:
+        dispose_engines()
+        admin = psycopg2.connect(admin_url, connect_timeout=10)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

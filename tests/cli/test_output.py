@@ -10,7 +10,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,7 +135,6 @@ def empty_broker(tmp_path: Path) -> Iterator[str]:
         try:
             return bool(client.ping())
         except redis.RedisError:
-            time.sleep(0.05)
             return False
 
     try:

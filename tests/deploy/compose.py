@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,7 +189,10 @@ class Service:
         self.starts = 0
         self.pgids: list[int] = []
         self._stopping = threading.Event()
-        self.hold_restart = threading.Event()  # set: wait before restarting (a restart delay)
+        # Cleared: an exited service waits before its restart (a restart delay); set again
+        # to let it restart.
+        self.restart_allowed = threading.Event()
+        self.restart_allowed.set()
         self._restarted = threading.Condition()
         self._watcher: threading.Thread | None = None
 
@@ -220,11 +222,8 @@ class Service:
     def _watch(self) -> None:
         while not self._stopping.is_set():
             assert self.process is not None
-            if self.process.poll() is None:
-                time.sleep(0.1)
-                continue
-            while self.hold_restart.is_set() and not self._stopping.is_set():
-                time.sleep(0.05)
+            self.process.wait()  # the "container" exits (stop() kills it too)
+            self.restart_allowed.wait()  # stop() sets it as well
             if not self._stopping.is_set():
                 self._spawn()
 
@@ -252,8 +251,7 @@ class Service:
     def stop(self, grace: float = 20.0) -> None:
         """``docker compose stop``: SIGTERM, then SIGKILL after ``grace``; whole groups."""
         self._stopping.set()
-        if self._watcher is not None:
-            self._watcher.join(5)
+        self.restart_allowed.set()
         if self.process is not None and self.process.poll() is None:
             signal_group(self.process.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -262,6 +260,8 @@ class Service:
             signal_group(pgid, signal.SIGKILL)
         if self.process is not None and self.process.poll() is None:
             self.process.wait(10)
+        if self._watcher is not None:  # its process has exited: it ends without a restart
+            self._watcher.join(5)
 
     def leftovers(self) -> list[int]:
         """Process groups of this service that still have a member."""

@@ -14,14 +14,10 @@ marks the dead one FAILED and reruns its task, which gets exactly one result.
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import signal
 import subprocess
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +30,9 @@ from hms_celery import client
 from hms_celery.agents import registry
 from hms_celery.agents.skills import get_skill
 from hms_celery.store import repository
-from tests.conftest import PG_ADMIN_URL, _pg_dsn, configure_process
+from tests.conftest import PG_ADMIN_URL, configure_process
 from tests.deploy import compose
-from tests.support import BOUNDED_ONLY, wait_until
+from tests.support import BOUNDED_ONLY, http_get, scratch_database, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -79,23 +75,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """A fresh PostgreSQL database: the compose ``postgres`` service's role."""
-    import psycopg2
-
-    name = f"hms_compose_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    yield _pg_dsn(name).replace("postgresql://", "postgresql+psycopg2://", 1)
-    from hms_celery.store.db import dispose_engines
-
-    dispose_engines()
-    admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=10)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with scratch_database(PG_ADMIN_URL, "hms_compose") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -153,15 +134,7 @@ def ready_agents() -> list[dict[str, Any]]:
 
 
 def get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url)
-    if auth is not None:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+    return http_get(url, auth, timeout=15)
 
 
 def metrics(stack: Stack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -242,14 +215,14 @@ def test_a_killed_prover_is_replaced_and_its_task_rerun_once(stack: Stack) -> No
     # SIGKILL the agent's main process; its container ends with it (init exits, and the
     # kernel kills everything left in it: here, the process group).  The restart waits
     # until the health check has seen the dead agent.
-    prover.hold_restart.set()
+    prover.restart_allowed.clear()
     os.kill(prover.pid, signal.SIGKILL)
     prover.wait(30)
     compose.signal_group(prover.pgids[-1], signal.SIGKILL)
     dead = stack.healthcheck("prover-z3")
     assert dead.returncode == 1, dead.stdout + dead.stderr
     assert victim in dead.stderr
-    prover.hold_restart.clear()
+    prover.restart_allowed.set()
     prover.wait_started(2, 30)  # restart: unless-stopped
 
     wait_until(lambda: registry.get_agent(victim)["state"] == "FAILED", 90, "FAILED")

@@ -7,15 +7,12 @@ docs/deployment.md) depends on it.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import secrets
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +21,7 @@ import pytest
 
 from hms_celery.flower import FLOWER_CONF
 from tests.deploy.compose import REPO, free_port
-from tests.support import wait_until
+from tests.support import http_get, wait_until
 
 pytestmark = [pytest.mark.services]
 
@@ -32,15 +29,7 @@ HMS = str(Path(sys.executable).with_name("hms"))
 
 
 def get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url)
-    if auth is not None:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+    return http_get(url, auth, timeout=10)
 
 
 def answering(url: str) -> bool:

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from hms_celery.metrics.collector import HMSCollector, make_registry
 from hms_celery.metrics.server import Endpoint, MetricsServer
 from hms_celery.settings import REPO_ROOT, load_settings
 from tests.metrics.support import families, fetch, parse, value
+from tests.support import wait_until
 
 HMS_SCRIPT = Path(sys.executable).with_name("hms")  # the installed console script
 
@@ -183,14 +183,12 @@ def test_hms_metrics_serve_through_the_console_script(
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 120
-            while not (
-                found := re.search(r"http://127\.0\.0\.1:\d+/metrics", out_path.read_text())
-            ):
+
+            def printed_url() -> re.Match[str] | None:
                 assert serve.poll() is None, out_path.read_text()
-                assert time.monotonic() < deadline, out_path.read_text()
-                time.sleep(0.2)
-            url = found.group(0)
+                return re.search(r"http://127\.0\.0\.1:\d+/metrics", out_path.read_text())
+
+            url = wait_until(printed_url, 120, "the printed metrics URL", interval=0.2).group(0)
             assert "(basic auth)" in out_path.read_text()
             assert fetch(url)[0] == 401
             status, body = fetch(url, ("hms", "cli-secret"))
