@@ -211,55 +211,10 @@ def ensure_pg_up(timeout: float = 90) -> None:
     wait_until(pg_answers, timeout, "PostgreSQL to accept connections again", interval=0.5)
 
 
-def _repair_pg_url_teardown(request: pytest.FixtureRequest) -> str:
-    """Make the session ``pg_url`` fixture's teardown survive a PostgreSQL restart.
-
-    ``tests/conftest.py::pg_url`` keeps one admin connection for the whole session and uses
-    it at the end to drop the test database; a restart of the server kills that connection,
-    so the teardown would fail (and leave the database behind).  When the connection is
-    dead, its teardown is replaced by one that connects afresh, drops the database and
-    closes the fixture's generator.  (The proper fix is in conftest: connect in teardown.)
-    Returns what was done, for the test log.
-    """
-    import psycopg2
-
-    fixturedef = request._get_active_fixturedef("pg_url")  # pytest internals, guarded below
-    finalizers = getattr(fixturedef, "_finalizers", [])
-    for index, fin in enumerate(finalizers):
-        generator = getattr(fin, "args", (None, None))[-1]
-        frame = getattr(generator, "gi_frame", None)
-        if frame is None or "admin" not in frame.f_locals or "name" not in frame.f_locals:
-            continue
-        admin, name = frame.f_locals["admin"], frame.f_locals["name"]
-        try:
-            with admin.cursor() as cur:
-                cur.execute("SELECT 1")
-            return "the session admin connection survived"
-        except psycopg2.Error:
-            pass
-
-        def teardown(generator=generator, admin=admin, name=name) -> None:
-            dispose_engines()
-            with contextlib.suppress(psycopg2.Error):
-                admin.close()
-            ensure_pg_up()
-            fresh = psycopg2.connect(PG_ADMIN_URL, connect_timeout=3)
-            fresh.autocommit = True
-            try:
-                with fresh.cursor() as cur:
-                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                fresh.close()
-                generator.close()
-
-        finalizers[index] = teardown
-        return "the session admin connection died; pg_url's teardown now reconnects"
-    return "pg_url teardown not found (pytest internals changed?)"
-
-
 @pytest.fixture
 def pg_outage(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> Iterator[None]:
-    """Allows the test to stop PostgreSQL: always started again, session teardown repaired."""
+    """Allows the test to stop PostgreSQL: always started again (the session ``pg_url``
+    teardown connects afresh, so the restart cannot break it)."""
     if _pg_cluster() is None:
         pytest.skip("needs the local PostgreSQL cluster driven by pg_ctlcluster")
     try:
@@ -267,7 +222,6 @@ def pg_outage(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> Iter
     finally:
         ensure_pg_up()
         dispose_engines()  # this process's pooled connections died with the server
-        print(_repair_pg_url_teardown(request))
 
 
 # ------------------------------------------------------------------ the tests
