@@ -48,6 +48,4 @@ def start_latency(status: dict[str, Any]) -> float:
     """Scheduling latency of a task: its first attempt's start − its submission (seconds)."""
     created = datetime.fromisoformat(status["timings"]["created_at"])
     started = datetime.fromisoformat(status["attempts"][0]["started_at"])
-    if (created.tzinfo is None) != (started.tzinfo is None):
-        created, started = created.replace(tzinfo=None), started.replace(tzinfo=None)
     return (started - created).total_seconds()

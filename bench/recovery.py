@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,7 @@ ROUND_CAP_S = 180.0  # an HMS round that takes longer than this counts as a lost
 def epoch(value: str | None) -> float | None:
     if not value:
         return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    return datetime.fromisoformat(value).timestamp()  # the store's times are aware
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):  # type: ignore[no-untyped-def]

@@ -11,21 +11,27 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
-
-from kombu.exceptions import OperationalError as BrokerError
 
 from hms_celery.agents.skills import PROOF_QUEUES
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.policy import rules
 from hms_celery.policy.engine import ActionRequest, require
+from hms_celery.runtime import publish
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
 from hms_celery.store.db import check_database, safe_url, session_scope
-from hms_celery.store.models import TaskStatus
+from hms_celery.store.models import PromotionState, TaskStatus
+from hms_celery.store.records import (
+    GAProgress,
+    GARunRecord,
+    GARunView,
+    GenerationView,
+    TaskStatusView,
+)
 from hms_celery.verification.catalogue import Claim, find_claim, load_catalogue, read_catalogue
 from hms_celery.verification.request import ProofRequest
 
@@ -52,6 +58,8 @@ __all__ = [
     "start_ga_run",
     "stop_agent",
     "submit_claim",
+    "submit_claims",
+    "submit_many",
     "submit_proof_task",
     "submit_smtlib_task",
     "wait_for_agent",
@@ -197,88 +205,130 @@ def submit_smtlib_task(
 
 def submit_claim(claim: Claim, **options: Any) -> str:
     """Submit one catalogue claim (from any catalogue file); returns the task id."""
-    request = ProofRequest.build(
-        theorem_id=claim.theorem_id,
-        statement=claim.formal_expression,
-        assumptions=claim.assumptions,
-        variables=claim.variables or None,
-        **options,
-    )
-    return _submit(request, claim.family)
+    return submit_claims([claim], **options)[0]
+
+
+def submit_claims(claims: Sequence[Claim], **options: Any) -> list[str]:
+    """Submit several catalogue claims at once; returns their task ids, in order.
+
+    Every claim is validated before anything is recorded (the first bad one raises and
+    nothing is enqueued); then all are recorded in one transaction and published over one
+    broker connection.  ``options`` are :class:`ProofRequest` fields (backend, strategy,
+    timeout, …) applied to every claim.
+    """
+    requests = [
+        (
+            ProofRequest.build(
+                theorem_id=claim.theorem_id,
+                statement=claim.formal_expression,
+                assumptions=claim.assumptions,
+                variables=claim.variables or None,
+                **options,
+            ),
+            claim.family,
+        )
+        for claim in claims
+    ]
+    return submit_many(requests)
+
+
+def submit_many(requests: Sequence[tuple[ProofRequest, str | None]]) -> list[str]:
+    """Submit several ``(request, family)`` proof tasks as one batch; returns the task ids.
+
+    One store transaction records the batch, one broker connection publishes it, and each
+    backend's circuit breaker is asked once.  Race requests are submitted one by one (each
+    is a group of legs).
+    """
+    if not requests:
+        return []
+    ids: list[str | None] = [None] * len(requests)
+    for request, _ in requests:
+        _validate(request)
+    batch = [
+        (i, _submission(request, family))
+        for i, (request, family) in enumerate(requests)
+        if request.backend != "race"
+    ]
+    if batch:
+        _check_breaker(requests[i][0].backend for i, _ in batch)
+    for i, task_id in zip(
+        [i for i, _ in batch], publish.submit([s for _, s in batch], actor=ACTOR), strict=True
+    ):
+        ids[i] = task_id
+    for i, (request, family) in enumerate(requests):
+        if request.backend == "race":
+            from hms_celery.agents.race.tasks import submit_race
+
+            ids[i] = submit_race(request, family, actor=ACTOR)
+    return [task_id for task_id in ids if task_id is not None]
 
 
 def _submit(request: ProofRequest, family: str | None) -> str:
+    return submit_many([(request, family)])[0]
+
+
+def _validate(request: ProofRequest) -> None:
+    """Everything a submission must pass before it is recorded."""
     if not request.smtlib:  # an SMT-LIB problem is parsed by its submitter
         request.parse()  # StatementError before anything is enqueued
     request.validate_strategy()
     # No HMS_BROKER_URL and no recorded stack: NoStackError (exit 3) before anything is stored.
     get_settings().effective_broker_url  # noqa: B018
-    if request.backend == "race":  # one task, its legs on several queues
-        from hms_celery.agents.race.tasks import submit_race
-
-        return submit_race(request, family, actor=ACTOR)
-    queue = PROOF_QUEUES.get(request.backend)
-    if queue is None:
+    if request.backend != "race" and request.backend not in PROOF_QUEUES:
         raise InputError(
             f"backend {request.backend!r} has no agents yet; available: {sorted(PROOF_QUEUES)}"
         )
-    settings = get_settings()
-    _check_breaker(request.backend)
-    task_id = str(uuid.uuid4())
+
+
+def _submission(request: ProofRequest, family: str | None) -> publish.Submission:
+    """The store row and publication of one (validated) proof request."""
+    queue = PROOF_QUEUES[request.backend]
     # A statement's payload keeps its old shape, which workers of earlier versions accept.
     payload = request.model_dump(mode="json", exclude=None if request.smtlib else {"smtlib"})
-    repository.record_submission(
-        task_id,
-        queue=queue,
-        payload=payload,
+    return publish.Submission(
+        publish.Publication(
+            publish.PROVE_TASK,
+            str(uuid.uuid4()),
+            queue,
+            payload,
+            timeout=request.timeout,
+            ignore_result=True,  # the store holds the result; skip the result backend
+        ),
+        kind="proof",
         theorem_id=request.theorem_id,
         family=family,
-        actor=ACTOR,
     )
-    timeout = request.timeout or settings.prover_timeout
-    try:
-        app.send_task(
-            "hms.prove",
-            kwargs=payload,
-            task_id=task_id,
-            queue=queue,
-            # hms.prove's route names prove.z3's routing key: another backend's queue
-            # (prove.cvc5) needs its own, or the broker delivers the task to prove.z3.
-            routing_key=queue,
-            ignore_result=True,  # the store holds the result; skip the result backend
-            soft_time_limit=timeout + settings.time_limit_margin,
-            time_limit=timeout + 2 * settings.time_limit_margin,
-        )
-    except (BrokerError, OSError) as exc:
-        url = safe_url(settings.effective_broker_url)
-        repository.mark_rejected(task_id, f"broker unreachable: {exc}", ACTOR)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
-    return task_id
 
 
-def _check_breaker(backend: str) -> None:
-    """Refuse work for a prover backend whose circuit breaker is open."""
+def _check_breaker(backends: Iterable[str]) -> None:
+    """Refuse work for a prover backend whose circuit breaker is open, and for a broker
+    that serves another store (one pipelined Redis round trip for all ``backends``)."""
     from hms_celery.healing import breakers, stack_claim
     from hms_celery.healing.heartbeats import redis_client
 
+    backends = sorted(set(backends))
     try:
-        client = redis_client()
-        stack_claim.check(client)  # StackConflictError: this broker serves another store
-        is_open = breakers.is_open(client, breakers.backend_key(backend))
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.get(stack_claim.CLAIM_KEY)
+        for backend in backends:
+            pipe.sismember(breakers.OPEN_KEY, breakers.backend_key(backend))
+        holder, *open_flags = pipe.execute()
+        stack_claim.check_holder(holder)  # StackConflictError: this broker serves another store
     except stack_claim.StackConflictError:
         check_database()  # a store that cannot be reached is the first problem (exit 3)
         raise
-    except Exception:  # no Redis to ask: the publish below reports an unreachable broker
+    except Exception:  # no Redis to ask: the publish reports an unreachable broker
         return
-    if is_open:
-        raise InfrastructureError(
-            f"prover backend {backend!r} is failing: its circuit breaker is open "
-            f"(retry after {get_settings().breaker_cooldown:.0f}s, or see `hms health`)",
-            url=safe_url(get_settings().effective_broker_url),
-        )
+    for backend, is_open in zip(backends, open_flags, strict=True):
+        if is_open:
+            raise InfrastructureError(
+                f"prover backend {backend!r} is failing: its circuit breaker is open "
+                f"(retry after {get_settings().breaker_cooldown:.0f}s, or see `hms health`)",
+                url=safe_url(get_settings().effective_broker_url),
+            )
 
 
-def query_task_status(task_id: str) -> dict[str, Any]:
+def query_task_status(task_id: str) -> TaskStatusView:
     """The store's record of a task: state, verdict, counterexample, timings, agent, attempts."""
     status = repository.task_status(task_id)
     if status is None:
@@ -286,7 +336,7 @@ def query_task_status(task_id: str) -> dict[str, Any]:
     return status
 
 
-def wait_for_result(task_id: str, timeout: float | None = None) -> dict[str, Any]:
+def wait_for_result(task_id: str, timeout: float | None = None) -> TaskStatusView:
     """Block until the task is DONE, FAILED or REJECTED; returns :func:`query_task_status`.
 
     Raises :class:`TimeoutError` if ``timeout`` seconds pass first.
@@ -306,8 +356,8 @@ def wait_for_result(task_id: str, timeout: float | None = None) -> dict[str, Any
 def wait_for_results(
     task_ids: Iterable[str],
     timeout: float | None = None,
-    on_done: Callable[[dict[str, Any]], object] | None = None,
-) -> dict[str, dict[str, Any]]:
+    on_done: Callable[[TaskStatusView], object] | None = None,
+) -> dict[str, TaskStatusView]:
     """Wait for several tasks; ``on_done(status)`` is called as each one finishes.
 
     One query per poll finds the unfinished tasks; finished ones are loaded in a batch.
@@ -316,7 +366,7 @@ def wait_for_results(
     missing = set(pending) - set(repository.task_statuses(pending))
     if missing:
         raise UnknownTaskError(f"unknown task id(s): {sorted(missing)}")
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, TaskStatusView] = {}
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.005
     while pending:
@@ -363,11 +413,8 @@ def run_skill(skill_id: str, payload: dict[str, Any]) -> str:
         queue = queues.add(skill.make_queue())
     options = {**skill.route(), "queue": queue}
     task_id = str(uuid.uuid4())
-    try:
+    with publish.broker_errors():
         app.send_task(skill.task_name, kwargs={"payload": payload}, task_id=task_id, **options)
-    except (BrokerError, OSError) as exc:
-        url = safe_url(get_settings().effective_broker_url)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
     return task_id
 
 
@@ -520,7 +567,7 @@ def start_ga_run(
     """
     from hms_celery.genetic import runs
 
-    try:
+    with publish.broker_errors():
         return runs.start_run(
             family,
             instances=instances,
@@ -533,12 +580,9 @@ def start_ga_run(
             trigger="client",
             actor=ACTOR,
         )
-    except (BrokerError, OSError) as exc:
-        url = safe_url(get_settings().effective_broker_url)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
 
 
-def query_ga_run(run_id: str) -> dict[str, Any]:
+def query_ga_run(run_id: str) -> GARunView:
     """A run: its settings, state, progress, best genome and fitness, baselines and every
     generation's figures (best/mean/worst fitness, diversity, the best genome of each)."""
     from hms_celery.genetic.engine import best_of
@@ -550,27 +594,27 @@ def query_ga_run(run_id: str) -> dict[str, Any]:
     if run is None:
         raise UnknownRunError(f"unknown GA run {run_id!r}")
     gens = ga_store.generations(run_id)
-    scored = [g for g in gens if g["status"] == ga_store.SCORED]
+    views: list[GenerationView] = []
     for gen in gens:
+        view: GenerationView = {**gen, "distinct": len({genome_key(g) for g in gen["population"]})}
         if gen["fitness"]:
             fitness = [Fitness.from_json(f) for f in gen["fitness"]]
             genome, best = best_of(gen["population"], fitness)
-            gen["best_genome"], gen["best_fitness"] = genome, best.to_json()
-        gen["distinct"] = len({genome_key(g) for g in gen["population"]})
-    run["generation_records"] = gens
-    run["progress"] = {
-        "scored": len(scored),
+            view["best_genome"], view["best_fitness"] = genome, best.to_json()
+        views.append(view)
+    progress: GAProgress = {
+        "scored": sum(g["status"] == ga_store.SCORED for g in gens),
         "generations": run["generations"],
         "evaluating": next((g["number"] for g in gens if g["status"] != ga_store.SCORED), None),
     }
-    return run
+    return {**run, "generation_records": views, "progress": progress}
 
 
 def wait_for_ga_run(
     run_id: str,
     timeout: float | None = None,
-    on_progress: Callable[[dict[str, Any]], object] | None = None,
-) -> dict[str, Any]:
+    on_progress: Callable[[GARunView], object] | None = None,
+) -> GARunView:
     """Block until the run is DONE, FAILED or CANCELLED; returns :func:`query_ga_run`.
 
     ``on_progress(run)`` is called whenever another generation has been scored.
@@ -593,7 +637,7 @@ def wait_for_ga_run(
         time.sleep(0.25)
 
 
-def list_ga_runs(family: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_ga_runs(family: str | None = None, limit: int = 50) -> list[GARunRecord]:
     """GA runs, newest first."""
     from hms_celery.store import ga as ga_store
 
@@ -659,12 +703,12 @@ def promote_strategy(run_id: str, *, force: bool = False) -> dict[str, Any]:
     run = ga_store.get_run(run_id)
     if run is None:
         raise UnknownRunError(f"unknown GA run {run_id!r}")
-    if run["promotion"] == "not-better" and not force:
+    if run["promotion"] == PromotionState.NOT_BETTER and not force:
         raise InputError(_not_better_reason(run))
     return promotion.approve(run_id, actor=ACTOR)
 
 
-def _not_better_reason(run: dict[str, Any]) -> str:
+def _not_better_reason(run: Mapping[str, Any]) -> str:
     """Why a run's winner was not promoted: its fitness beside the family's strategy's."""
     from hms_celery.genetic.fitness import Fitness
 

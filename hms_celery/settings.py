@@ -12,7 +12,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -30,6 +30,13 @@ from hms_celery.errors import InfrastructureError, SettingsError
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
 ENV_PREFIX = "HMS_"
+
+
+class TimeLimits(NamedTuple):
+    """A proof task's Celery time limits, in seconds (:meth:`Settings.time_limits`)."""
+
+    soft: float
+    hard: float
 
 
 class Settings(BaseSettings):
@@ -331,13 +338,20 @@ class Settings(BaseSettings):
     def catalogue_path(self) -> Path:
         return self.catalogue or self.lean_workspace / "claims" / "moneyball.json"
 
+    def time_limits(self, timeout: float | None = None) -> TimeLimits:
+        """Celery's soft and hard time limits for a proof whose prover has ``timeout``
+        seconds (default: ``prover_timeout``): one margin for the prover to stop and report,
+        a second before the pool process is killed."""
+        base = timeout or self.prover_timeout
+        return TimeLimits(base + self.time_limit_margin, base + 2 * self.time_limit_margin)
+
     @property
     def soft_time_limit(self) -> float:
-        return self.prover_timeout + self.time_limit_margin
+        return self.time_limits().soft
 
     @property
     def hard_time_limit(self) -> float:
-        return self.prover_timeout + 2 * self.time_limit_margin
+        return self.time_limits().hard
 
 
 class NoStackError(InfrastructureError):

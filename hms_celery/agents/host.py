@@ -38,6 +38,7 @@ from hms_celery.app import app
 from hms_celery.errors import InputError
 from hms_celery.policy import rules
 from hms_celery.policy.engine import ActionRequest, require
+from hms_celery.runtime import publish
 from hms_celery.settings import get_settings
 from hms_celery.store.db import connection_scope
 from hms_celery.store.repository import audit
@@ -432,7 +433,10 @@ class AgentHost:
         log.warning("agent %s: %s", child.agent_id, reason)
         try:
             registry.transition(child.agent_id, registry.FAILED, reason)
-            app.send_task(SWEEP_TASK, queue=get_skill("supervisor").queue, ignore_result=True)
+            sweep = publish.Publication(
+                SWEEP_TASK, None, get_skill("supervisor").queue, limits=False, ignore_result=True
+            )
+            publish.publish(sweep)
         except Exception as exc:
             log.error("could not report the exit of %s: %s", child.agent_id, exc)
 

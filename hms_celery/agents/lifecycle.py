@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -130,7 +130,7 @@ def _refuse_a_taken_name(sender: str, **_: Any) -> None:
     if other["state"] in registry.ENDED:
         return
     stamps = (other.get("last_heartbeat_at"), other["updated_at"])
-    seen = max(_aware(datetime.fromisoformat(t)) for t in stamps if t)
+    seen = max(datetime.fromisoformat(t) for t in stamps if t)  # the store's: aware
     age = (utcnow() - seen).total_seconds()
     if age <= NAME_IN_USE_S:
         print(
@@ -140,10 +140,6 @@ def _refuse_a_taken_name(sender: str, **_: Any) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @signals.celeryd_after_setup.connect

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
-from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from hms_celery.agents.race import tasks as _race  # noqa: F401  (registers hms.race.leg)
@@ -15,6 +13,8 @@ from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.genetic import promotion
 from hms_celery.healing import breakers
 from hms_celery.healing.heartbeats import redis_client
+from hms_celery.runtime.publish import PROVE_TASK
+from hms_celery.runtime.recorded import RecordedTask
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
 from hms_celery.verification.request import ProofRequest
@@ -23,39 +23,25 @@ from hms_celery.verification.verdict import ProofOutcome, Verdict
 
 log = logging.getLogger(__name__)
 
-PROVE_TASK = "hms.prove"
+
+class ProveTask(RecordedTask):
+    """``hms.prove``'s base: a crashed attempt also counts against the agent's breaker."""
+
+    def attempt_failed(self, exc: Exception, kwargs: dict[str, Any]) -> None:
+        _report(self.agent, str(kwargs.get("backend") or "z3"), ok=False)
 
 
-@app.task(
-    name=PROVE_TASK,
-    bind=True,
-    # The store being briefly unreachable must not drop the task: retry with backoff
-    # (a retry re-publishes the same task id, so the result commit stays idempotent).
-    autoretry_for=(InfrastructureError,),
-    retry_backoff=1,
-    retry_backoff_max=30,
-    max_retries=40,
-)
-def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
+@app.task(name=PROVE_TASK, bind=True, base=ProveTask)
+def prove_task(self: ProveTask, **payload: Any) -> dict[str, Any]:
     """Run one proof attempt of ``payload`` (a :class:`ProofRequest`) and commit its result.
 
     Returns ``{"task_id", "verdict", "committed", "attempt"}``; ``committed`` is False when
     another attempt of the same task had already committed (the duplicate changes nothing).
+    The attempt is opened and, on a crash, closed by :class:`RecordedTask`.
     """
-    task_id = self.request.id
-    agent = self.request.hostname or "unknown"
-    theorem_id = payload.get("theorem_id")
-    start = repository.begin_attempt(
-        task_id,
-        agent=agent,
-        pid=os.getpid(),
-        payload=payload,
-        queue=(self.request.delivery_info or {}).get("routing_key") or "prove.z3",
-        theorem_id=theorem_id if isinstance(theorem_id, str) else None,
-    )
+    task_id, agent, start = self.request.id, self.agent, self.attempt
     attempt = start.number
     if start.task_final:  # a redelivered or requeued copy of a finished task: nothing to do
-        repository.skip_attempt(task_id, attempt)
         return {"task_id": task_id, "verdict": None, "committed": False, "attempt": attempt}
     settings = get_settings()
     try:
@@ -79,13 +65,6 @@ def prove_task(self: Task, **payload: Any) -> dict[str, Any]:
             reason="the task's soft time limit ran out before the prover answered",
             backend=request.backend,
         )
-    except Exception as exc:  # a bug, not bad input: record it, then let Celery see it
-        log.exception("proof attempt %s/%s crashed", task_id, attempt)
-        _report(agent, request.backend, ok=False)
-        repository.fail_attempt(
-            task_id, attempt_number=attempt, agent=agent, error=f"{type(exc).__name__}: {exc}"
-        )
-        raise
     internal = outcome.verdict is Verdict.ERROR and outcome.reason.startswith("internal")
     _report(agent, request.backend, ok=not internal)
     return _commit(task_id, attempt, agent, request.theorem_id, outcome)

@@ -29,6 +29,7 @@ from hms_celery.cli.stack import EmbeddedStack
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.policy.engine import check_policy
 from hms_celery.settings import get_settings
+from hms_celery.store.records import AttemptView, TaskStatusView
 from hms_celery.verification.catalogue import Claim, ClaimProblem, find_claim, read_catalogue
 from hms_celery.verification.verdict import Verdict
 
@@ -345,7 +346,9 @@ def _check(entries: Sequence[Claim | ClaimProblem], as_json: bool, *, race: bool
     read, so nothing is enqueued for a statement that does not parse."""
     claims = [e for e in entries if isinstance(e, Claim)]
     options = {"backend": "race"} if race else {}
-    task_ids: dict[str, Claim] = {client.submit_claim(c, **options): c for c in claims}
+    task_ids: dict[str, Claim] = dict(
+        zip(client.submit_claims(claims, **options), claims, strict=True)
+    )
     settings = get_settings()
     budget = settings.hard_time_limit * max(1, len(claims)) + 60
     with Progress(
@@ -499,7 +502,7 @@ def _queue_of(backend: str) -> str:
     return PROOF_QUEUES.get(backend, "prove.z3")
 
 
-def _wait(task_id: str, timeout: float | None, backend: str = "z3") -> dict[str, Any]:
+def _wait(task_id: str, timeout: float | None, backend: str = "z3") -> TaskStatusView:
     settings = get_settings()
     budget = (timeout or settings.prover_timeout) + 2 * settings.time_limit_margin + 30
     queue = _queue_of(backend)
@@ -535,7 +538,7 @@ def _confirmation_line(confirmed: dict[str, Any]) -> str:
     return f"{confirmed.get('status')} by {solver}{took}"
 
 
-def _print_status(status: dict[str, Any]) -> None:
+def _print_status(status: TaskStatusView) -> None:
     verdict = status["verdict"] or status["state"]
     color = {"PROVED": "green", "REFUTED": "red", "BOUNDED": "yellow"}.get(verdict, "magenta")
     line = f"[bold {color}]{verdict}[/]"
@@ -544,10 +547,10 @@ def _print_status(status: dict[str, Any]) -> None:
     out.print(line)
     if status["reason"]:
         out.print(status["reason"], highlight=False)
-    if status.get("confirmed_by"):
-        out.print(_confirmation_line(status["confirmed_by"]), highlight=False)
-    if status.get("proof"):
-        for text in _proof_lines(status["proof"]):
+    if confirmed_by := status["confirmed_by"]:
+        out.print(_confirmation_line(confirmed_by), highlight=False)
+    if proof := status["proof"]:
+        for text in _proof_lines(proof):
             out.print(text, highlight=False)
     if status["counterexample"]:
         out.print("counterexample:")
@@ -563,7 +566,7 @@ def _print_status(status: dict[str, Any]) -> None:
     out.print(f"[dim]task {status['task_id']}{where}, {timing}[/dim]", highlight=False)
 
 
-def _print_timings(status: dict[str, Any]) -> None:
+def _print_timings(status: TaskStatusView) -> None:
     """When the task was queued, first started and finished, and how long each part took."""
     timings = status["timings"]
     attempts = status["attempts"]
@@ -585,7 +588,7 @@ def _print_timings(status: dict[str, Any]) -> None:
     out.print("         " + ", ".join(p for p in spans if p), highlight=False)
 
 
-def _print_attempts(attempts: list[dict[str, Any]]) -> None:
+def _print_attempts(attempts: Sequence[AttemptView]) -> None:
     """One row per attempt: number, agent, start, end, duration, outcome (and error)."""
     if not attempts:
         out.print("attempts: none yet (queued, not started)", highlight=False)
@@ -594,8 +597,8 @@ def _print_attempts(attempts: list[dict[str, Any]]) -> None:
     for a in attempts:
         took = _between(a["started_at"], a["ended_at"])
         outcome = a["outcome"] or ("running" if a["ended_at"] is None else "—")
-        if a.get("leg"):
-            outcome += f" (race leg {a['leg'].get('leg')}: {a['leg'].get('backend')})"
+        if leg := a["leg"]:
+            outcome += f" (race leg {leg.get('leg')}: {leg.get('backend')})"
         if a.get("error"):
             outcome += f": {a['error']}"
         table.add_row(
@@ -612,8 +615,7 @@ def _print_attempts(attempts: list[dict[str, Any]]) -> None:
 def _parse_at(value: str | None) -> datetime | None:
     if not value:
         return None
-    at = datetime.fromisoformat(value)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite keeps UTC without the zone
+    return datetime.fromisoformat(value)  # the store's times are aware (UTCDateTime)
 
 
 def _at(value: str | None) -> str:
@@ -830,7 +832,6 @@ def _agents_table(agents: list[dict[str, Any]]) -> Table:
         age = "—"
         if beat:
             seen = datetime.fromisoformat(beat)
-            seen = seen if seen.tzinfo else seen.replace(tzinfo=UTC)
             age = f"{(now - seen).total_seconds():.1f}s ago"
         color = colors.get(a["state"], "dim")
         table.add_row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,7 +124,7 @@ def ga_list(
     print_table(table)
 
 
-def scored_generations(run: dict[str, Any]) -> int:
+def scored_generations(run: Mapping[str, Any]) -> int:
     """How many generations of ``run`` (a run row) are scored.  ``current_generation`` is the
     generation being evaluated: all before it are scored, and it is itself scored only when
     the run ended DONE (the last scoring ends the run instead of starting another)."""
@@ -211,7 +212,7 @@ def strategies_promote(
 
 
 # ----------------------------------------------------------------------------- output
-def _public(run: dict[str, Any]) -> dict[str, Any]:
+def _public(run: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in run.items() if k != "training"}
 
 
@@ -223,7 +224,7 @@ def _fitness_text(f: dict[str, Any]) -> str:
     )
 
 
-def _print_progress(run: dict[str, Any]) -> None:
+def _print_progress(run: Mapping[str, Any]) -> None:
     done = run["progress"]["scored"]
     gens = [g for g in run["generation_records"] if g["best"] is not None]
     if not gens:
@@ -239,7 +240,7 @@ def _print_progress(run: dict[str, Any]) -> None:
     )
 
 
-def _run_table(run: dict[str, Any]) -> Table:
+def _run_table(run: Mapping[str, Any]) -> Table:
     from hms_celery.verification.strategy import Strategy
 
     table = Table(
@@ -264,7 +265,7 @@ def _run_table(run: dict[str, Any]) -> Table:
     return fold(table)
 
 
-def _print_summary(run: dict[str, Any]) -> None:
+def _print_summary(run: Mapping[str, Any]) -> None:
     from hms_celery.verification.strategy import Strategy
 
     out.print(f"status: {run['status']}" + (f" ({run['error']})" if run["error"] else ""))

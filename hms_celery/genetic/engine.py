@@ -23,6 +23,7 @@ from hms_celery.genetic.genome import (
     genome_size,
     seed_population,
 )
+from hms_celery.store.records import GARunRecord, GenerationRecord
 from hms_celery.verification.verdict import Verdict
 
 #: Namespace of the content-derived task ids of GA runs.
@@ -59,14 +60,14 @@ def rng_for(seed: int, generation: int) -> random.Random:
     return random.Random(f"hms-ga/{seed}/{generation}")
 
 
-def initial_population(run: dict[str, Any]) -> list[dict[str, Any]]:
+def initial_population(run: GARunRecord) -> list[dict[str, Any]]:
     """Generation 0: Z3's plain solver, then random genomes, all from the run's seed."""
     return seed_population(
         run["population_size"], rng_for(run["seed"], 0), seeds=(Z3_DEFAULT_GENOME,)
     )
 
 
-def evaluated_genomes(run: dict[str, Any], generation: dict[str, Any]) -> list[dict[str, Any]]:
+def evaluated_genomes(run: GARunRecord, generation: GenerationRecord) -> list[dict[str, Any]]:
     """The genomes a generation evaluates: its population, plus (generation 0) the run's
     baselines, which are scored on the same instances for comparison only."""
     genomes = list(generation["population"])
@@ -75,7 +76,7 @@ def evaluated_genomes(run: dict[str, Any], generation: dict[str, Any]) -> list[d
     return genomes
 
 
-def plan(run: dict[str, Any], genomes: list[dict[str, Any]]) -> list[EvaluationTask]:
+def plan(run: GARunRecord, genomes: list[dict[str, Any]]) -> list[EvaluationTask]:
     """One evaluation per distinct (genome, instance), in a stable order."""
     tasks: dict[str, EvaluationTask] = {}
     for index, genome in enumerate(genomes):
@@ -96,7 +97,7 @@ def plan(run: dict[str, Any], genomes: list[dict[str, Any]]) -> list[EvaluationT
 
 
 def fitness_of(
-    run: dict[str, Any], genome: dict[str, Any], results: dict[str, dict[str, Any]]
+    run: GARunRecord, genome: dict[str, Any], results: dict[str, dict[str, Any]]
 ) -> Fitness:
     """Score ``genome`` from the stored results of its evaluations.  A missing result or a
     task that failed without a verdict counts as an ERROR: a failure, never a success."""
@@ -139,7 +140,7 @@ def best_of(
 
 
 def next_population(
-    run: dict[str, Any], generation: int, population: list[dict[str, Any]], fitness: list[Fitness]
+    run: GARunRecord, generation: int, population: list[dict[str, Any]], fitness: list[Fitness]
 ) -> list[dict[str, Any]]:
     """Selection, crossover and mutation for ``generation + 1`` (seeded by the run)."""
     ops = {**DEFAULT_OPERATORS, **(run["config"].get("operators") or {})}

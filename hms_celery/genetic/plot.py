@@ -8,6 +8,7 @@ decide promotion (often between strategies that solve the same instances) are vi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from typing import Any
 BASELINES = {"z3-default": ("tab:red", "Z3 default"), "current": ("tab:gray", "previous")}
 
 
-def plot_run(run: dict[str, Any], path: Path) -> Path:
+def plot_run(run: Mapping[str, Any], path: Path) -> Path:
     """Draw, per scored generation of ``run`` (a :func:`hms_celery.client.query_ga_run`
     result), the best genome's solved count and PAR-2 (log axis, with the population's
     range) beside its baselines (Z3 default, the family's previous strategy); writes

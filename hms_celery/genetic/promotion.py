@@ -19,7 +19,8 @@ from hms_celery.policy import approvals, rules
 from hms_celery.policy.engine import ActionRequest, Outcome, authorize, require
 from hms_celery.settings import get_settings
 from hms_celery.store import ga as store
-from hms_celery.store.models import GARunStatus
+from hms_celery.store.models import GARunStatus, PromotionState
+from hms_celery.store.records import GARunRecord
 from hms_celery.verification.strategy import DEFAULT_STRATEGY, strategy_from_any
 
 #: Seconds a worker keeps a family's strategy before asking the store again.
@@ -54,7 +55,7 @@ def current_strategy(family: str) -> dict[str, Any]:
     return strategy_from_any(get_settings().default_strategy or DEFAULT_STRATEGY).to_json()
 
 
-def settle(run: dict[str, Any], *, actor: str) -> str:
+def settle(run: GARunRecord, *, actor: str) -> PromotionState:
     """Decide what happens to a finished run's winner; returns the run's new promotion state.
 
     ``promoted`` (it beat the family's current strategy on the training set and promotion is
@@ -64,13 +65,13 @@ def settle(run: dict[str, Any], *, actor: str) -> str:
     if not engine.is_better(run["best_fitness"], current.get("fitness")):
         store.set_promotion(
             run["id"],
-            "not-better",
+            PromotionState.NOT_BETTER,
             actor=actor,
             family=run["family"],
             best=run["best_fitness"],
             current=current.get("fitness"),
         )
-        return "not-better"
+        return PromotionState.NOT_BETTER
     auto = bool(run["config"].get("auto_promote"))
     decision = authorize(_request(run, actor, auto=auto), payload={"run_id": run["id"]})
     if decision.outcome is Outcome.ALLOW:
@@ -81,19 +82,19 @@ def settle(run: dict[str, Any], *, actor: str) -> str:
             fitness=run["best_fitness"],
             actor=actor,
         )
-        return "promoted"
+        return PromotionState.PROMOTED
     if decision.outcome is Outcome.DENY:
-        store.set_promotion(run["id"], "denied", actor=actor, rule=decision.rule)
-        return "denied"
+        store.set_promotion(run["id"], PromotionState.DENIED, actor=actor, rule=decision.rule)
+        return PromotionState.DENIED
     store.set_promotion(
         run["id"],
-        "pending",
+        PromotionState.PENDING,
         actor=actor,
         family=run["family"],
         best=run["best_fitness"],
         approval_id=decision.approval_id,
     )
-    return "pending"
+    return PromotionState.PENDING
 
 
 def approve(run_id: str, *, actor: str) -> dict[str, Any]:
@@ -118,7 +119,7 @@ def promote(run_id: str, *, actor: str) -> dict[str, Any]:
     return {"family": run["family"], "strategy": strategy, "run_id": run_id}
 
 
-def _promotable(run_id: str) -> dict[str, Any]:
+def _promotable(run_id: str) -> GARunRecord:
     run = store.get_run(run_id)
     if run is None:
         raise InputError(f"unknown GA run {run_id!r}")
@@ -127,7 +128,7 @@ def _promotable(run_id: str) -> dict[str, Any]:
     return run
 
 
-def _request(run: dict[str, Any], actor: str, *, auto: bool | None) -> ActionRequest:
+def _request(run: GARunRecord, actor: str, *, auto: bool | None) -> ActionRequest:
     """The policy request of promoting ``run``'s winner (``auto``: None for a person's ask)."""
     details: dict[str, Any] = {"run_id": run["id"], "best": run["best_fitness"]}
     if auto is not None:
@@ -135,6 +136,6 @@ def _request(run: dict[str, Any], actor: str, *, auto: bool | None) -> ActionReq
     return ActionRequest(rules.STRATEGY_PROMOTE, run["family"], actor, details, also=(run["id"],))
 
 
-def _named(run: dict[str, Any]) -> dict[str, Any]:
+def _named(run: GARunRecord) -> dict[str, Any]:
     """The winner, named after its run (``ga-<family>-<run prefix>``)."""
-    return {**run["best_genome"], "name": f"ga-{run['family']}-{run['id'][:8]}"}
+    return {**(run["best_genome"] or {}), "name": f"ga-{run['family']}-{run['id'][:8]}"}

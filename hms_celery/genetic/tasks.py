@@ -15,19 +15,19 @@ content-derived ids, and scoring is a conditional update that succeeds once per 
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
-from celery import Task, chord
+from celery import chord
 
 from hms_celery.agents.skills import PROOF_QUEUES
 from hms_celery.app import app
-from hms_celery.errors import InfrastructureError
 from hms_celery.genetic import engine, promotion
-from hms_celery.settings import get_settings
+from hms_celery.runtime import publish
+from hms_celery.runtime.recorded import RecordedTask
 from hms_celery.store import ga as store
 from hms_celery.store import repository
-from hms_celery.store.models import GARunStatus, TaskStatus
+from hms_celery.store.models import GARunStatus, PromotionState, TaskStatus
+from hms_celery.store.records import GARunRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,6 @@ GENERATION_TASK = "hms.ga.generation"
 SCORE_TASK = "hms.ga.score"
 GA_QUEUE = "ga"
 ACTOR = "ga"
-
-_RETRYING = {
-    "bind": True,
-    # The store briefly unreachable must not lose a step: retry with backoff.
-    "autoretry_for": (InfrastructureError,),
-    "retry_backoff": 1,
-    "retry_backoff_max": 30,
-    "max_retries": 40,
-}
 
 
 # ----------------------------------------------------------------------------- publishing
@@ -95,53 +86,30 @@ def _publish_step(name: str, kind: str, run_id: str, generation: int, task_id: s
     payload = _record_step(kind, run_id, generation, task_id)
     if store.evaluation_results([task_id])[task_id]["status"] in TaskStatus.FINAL:
         return task_id  # this step already ran
-    app.send_task(name, kwargs=payload, task_id=task_id, queue=GA_QUEUE)
+    publish.publish(publish.Publication(name, task_id, GA_QUEUE, payload, limits=False))
     return task_id
 
 
 # ----------------------------------------------------------------------------- bookkeeping
-class _Step:
-    """The store side of one execution of a step task (attempt row, final state)."""
+class StepTask(RecordedTask):
+    """A GA step's base: its attempts are recorded; a crashed step fails its run."""
 
-    def __init__(self, task: Task) -> None:
-        self.task_id = task.request.id
-        self.agent = task.request.hostname or "unknown"
-        payload = {k: v for k, v in (task.request.kwargs or {}).items()}
-        start = repository.begin_attempt(
-            self.task_id, agent=self.agent, pid=os.getpid(), payload=payload, queue=GA_QUEUE
-        )
-        self.attempt = start.number
-        self.final = start.task_final
-        if self.final:
-            repository.skip_attempt(self.task_id, self.attempt)
+    attempt_queue = GA_QUEUE
 
-    def done(self, outcome: str = "DONE") -> None:
-        repository.complete_task(self.task_id, attempt_number=self.attempt, outcome=outcome)
-
-    def failed(self, run_id: str, exc: BaseException) -> None:
-        error = f"{type(exc).__name__}: {exc}"
-        log.exception("GA step %s of run %s crashed", self.task_id, run_id)
-        repository.fail_attempt(
-            self.task_id, attempt_number=self.attempt, agent=self.agent, error=error
-        )
-        store.fail_run(run_id, error, actor=self.agent)
+    def attempt_failed(self, exc: Exception, kwargs: dict[str, Any]) -> None:
+        run_id = kwargs.get("run_id")
+        if isinstance(run_id, str):
+            store.fail_run(run_id, f"{type(exc).__name__}: {exc}", actor=self.agent)
 
 
 # ----------------------------------------------------------------------------- generation
-@app.task(name=GENERATION_TASK, **_RETRYING)
-def generation_task(self: Task, run_id: str, generation: int) -> dict[str, Any]:
+@app.task(name=GENERATION_TASK, bind=True, base=StepTask)
+def generation_task(self: StepTask, run_id: str, generation: int) -> dict[str, Any]:
     """Fan out the fitness evaluations of ``generation`` (a chord ending in its scoring)."""
-    step = _Step(self)
-    if step.final:
+    if self.attempt.task_final:
         return {"run_id": run_id, "generation": generation, "skipped": "already done"}
-    try:
-        result = _fan_out(run_id, generation)
-    except InfrastructureError:
-        raise
-    except Exception as exc:
-        step.failed(run_id, exc)
-        raise
-    step.done()
+    result = _fan_out(run_id, generation)
+    self.complete()
     return result
 
 
@@ -156,7 +124,6 @@ def _fan_out(run_id: str, number: int) -> dict[str, Any]:
         gen = store.ensure_generation(run_id, 0, engine.initial_population(run))
     if gen["status"] == store.SCORED:
         return {"run_id": run_id, "generation": number, "skipped": "already scored"}
-    settings = get_settings()
     evaluations = engine.plan(run, engine.evaluated_genomes(run, gen))
     queue = PROOF_QUEUES["z3"]
     label = store.run_label(run_id)
@@ -175,19 +142,16 @@ def _fan_out(run_id: str, number: int) -> dict[str, Any]:
     todo = [ev for ev in evaluations if states[ev.task_id]["status"] not in TaskStatus.FINAL]
     score_id = _score_id(run_id, number)
     score_kwargs = _record_step(store.SCORE_KIND, run_id, number, score_id)
-    body = app.signature(
-        SCORE_TASK, kwargs=score_kwargs, task_id=score_id, queue=GA_QUEUE, immutable=True
+    body = publish.signature(
+        publish.Publication(SCORE_TASK, score_id, GA_QUEUE, score_kwargs, limits=False),
+        immutable=True,
     )
     if todo:
-        limit = run["timeout"] + settings.time_limit_margin
         header = [
-            app.signature(
-                "hms.prove",
-                kwargs=ev.payload,
-                task_id=ev.task_id,
-                queue=queue,
-                soft_time_limit=limit,
-                time_limit=limit + settings.time_limit_margin,
+            publish.signature(
+                publish.Publication(
+                    publish.PROVE_TASK, ev.task_id, queue, ev.payload, timeout=run["timeout"]
+                )
             )
             for ev in todo
         ]
@@ -199,29 +163,22 @@ def _fan_out(run_id: str, number: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- scoring
-@app.task(name=SCORE_TASK, **_RETRYING)
-def score_task(self: Task, *results: Any, run_id: str, generation: int) -> dict[str, Any]:
+@app.task(name=SCORE_TASK, bind=True, base=StepTask)
+def score_task(self: StepTask, *results: Any, run_id: str, generation: int) -> dict[str, Any]:
     """Score ``generation`` once, then enqueue the next generation or finish the run.
 
     ``results`` (the chord header's return values) are ignored: the store is the record.
     """
-    step = _Step(self)
-    if step.final:
+    if self.attempt.task_final:
         return {"run_id": run_id, "generation": generation, "skipped": "already done"}
-    try:
-        result = _score(run_id, generation, step.agent)
-    except InfrastructureError:
-        raise
-    except Exception as exc:
-        step.failed(run_id, exc)
-        raise
+    result = _score(run_id, generation, self.agent)
     if result.get("waiting"):
         # Some evaluation is not final yet (a requeued copy is still running): come back.
         repository.release_attempt(
-            step.task_id, attempt_number=step.attempt, why="evaluations pending"
+            self.request.id, attempt_number=self.attempt.number, why="evaluations pending"
         )
         raise self.retry(countdown=2, max_retries=None)
-    step.done()
+    self.complete()
     return result
 
 
@@ -275,10 +232,10 @@ def _score(run_id: str, number: int, agent: str) -> dict[str, Any]:
     }
 
 
-def _continue(run: dict[str, Any], number: int) -> None:
+def _continue(run: GARunRecord, number: int) -> None:
     """After generation ``number`` is scored: enqueue the next one, or settle the run."""
     if run["status"] == GARunStatus.RUNNING:
         if run["current_generation"] == number + 1:
             publish_generation(run["id"], number + 1)
-    elif run["status"] == GARunStatus.DONE and run["promotion"] == "none":
+    elif run["status"] == GARunStatus.DONE and run["promotion"] == PromotionState.NONE:
         promotion.settle(run, actor=ACTOR)

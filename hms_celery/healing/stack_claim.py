@@ -102,8 +102,13 @@ def release(client: redis.Redis, claimant: str, settings: Settings | None = None
 
 def check(client: redis.Redis, settings: Settings | None = None) -> None:
     """Raise :class:`StackConflictError` if another store holds the claim (no write)."""
+    check_holder(cast(bytes | None, client.get(CLAIM_KEY)), settings)
+
+
+def check_holder(holder: bytes | None, settings: Settings | None = None) -> None:
+    """:func:`check` on a claim value already read (``GET`` :data:`CLAIM_KEY`, undecoded),
+    e.g. in a pipeline with other reads."""
     settings = settings or get_settings()
-    holder = cast(bytes | None, client.get(CLAIM_KEY))  # the client does not decode
     mine = store_identity(settings)
     if holder is not None and holder.decode() != mine:
         raise StackConflictError(settings.effective_broker_url, holder.decode(), mine)

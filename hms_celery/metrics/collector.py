@@ -356,14 +356,8 @@ def make_registry(collector: HMSCollector | None = None) -> CollectorRegistry:
     return registry
 
 
-_TASK_STATES = (
-    TaskStatus.PENDING,
-    TaskStatus.RUNNING,
-    TaskStatus.DONE,
-    TaskStatus.FAILED,
-    TaskStatus.REJECTED,
-)
-_GA_STATES = (GARunStatus.RUNNING, GARunStatus.DONE, GARunStatus.FAILED, GARunStatus.CANCELLED)
+_TASK_STATES: tuple[str, ...] = tuple(state.value for state in TaskStatus)
+_GA_STATES: tuple[str, ...] = tuple(state.value for state in GARunStatus)
 
 
 def _le(bound: float) -> str:

@@ -17,7 +17,7 @@ from hms_celery.errors import InputError
 from hms_celery.policy import rules
 from hms_celery.store import approvals as store
 from hms_celery.store import ga as ga_store
-from hms_celery.store.models import ApprovalStatus
+from hms_celery.store.models import ApprovalStatus, PromotionState
 
 
 class ApprovalError(InputError):
@@ -64,9 +64,11 @@ def dropped(row: dict[str, Any]) -> None:
         )
     elif row["kind"] == rules.STRATEGY_PROMOTE and row["payload"].get("run_id"):
         ga_store.set_promotion(
-            row["payload"]["run_id"], how, actor=row.get("decided_by") or "supervisor",
+            row["payload"]["run_id"],
+            PromotionState(how),
+            actor=row.get("decided_by") or "supervisor",
             approval_id=row["id"],
-        )  # fmt: skip
+        )
 
 
 def _decide(approval_id: int, status: str, actor: str) -> dict[str, Any]:

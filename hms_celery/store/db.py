@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -94,10 +95,34 @@ def connection_scope(url: str | None = None) -> Iterator[Connection]:
         raise
 
 
+@contextmanager
+def statement_scope(url: str | None = None) -> Iterator[Connection]:
+    """A connection in autocommit, for ONE statement: a single statement is atomic on its
+    own, and psycopg2 would otherwise spend a round trip each on BEGIN and COMMIT.
+
+    Errors are mapped as in :func:`session_scope`.
+    """
+    engine = get_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            yield connection
+    except SQLAlchemyError as exc:
+        _raise_mapped(exc, engine)
+        raise
+
+
 def check_database(url: str | None = None) -> None:
     """Raise :class:`InfrastructureError` unless the database answers a query."""
     with session_scope(url) as session:
         session.execute(text("SELECT 1"))
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """``insert`` of ``conn``'s dialect (PostgreSQL's or SQLite's: both have
+    ``on_conflict_do_nothing``)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
 
 
 def safe_url(url: object) -> str:

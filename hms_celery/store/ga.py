@@ -10,26 +10,29 @@ generation twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from hms_celery.errors import InputError
-from hms_celery.store.db import connection_scope
+from hms_celery.store import repository
+from hms_celery.store.db import connection_scope, dialect_insert
 from hms_celery.store.models import (
     FamilyStrategy,
     GAGeneration,
     GARun,
     GARunStatus,
+    GenerationStatus,
+    PromotionState,
     ProofResult,
     Task,
     TaskStatus,
     utcnow,
 )
+from hms_celery.store.records import GARunRecord, GenerationRecord
 from hms_celery.store.repository import audit
 
 # Declarative `__table__` is typed as FromClause; for these models it is a Table.
@@ -39,8 +42,8 @@ _FAMILY = cast(Table, FamilyStrategy.__table__)
 _TASKS = cast(Table, Task.__table__)
 _RESULTS = cast(Table, ProofResult.__table__)
 
-EVALUATING = "EVALUATING"
-SCORED = "SCORED"
+EVALUATING = GenerationStatus.EVALUATING
+SCORED = GenerationStatus.SCORED
 
 #: Task kinds of a run's work (``tasks.kind``); fitness proofs never count as family failures.
 FITNESS_KIND = "fitness"
@@ -57,10 +60,6 @@ def run_label(run_id: str) -> str:
     return f"ga:{run_id}"
 
 
-def _insert(conn: Connection) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
-
-
 # ----------------------------------------------------------------------------- runs
 def create_run(row: dict[str, Any], *, actor: str) -> None:
     """Insert a new RUNNING run; :class:`ActiveRunError` if its family already has one."""
@@ -69,7 +68,7 @@ def create_run(row: dict[str, Any], *, actor: str) -> None:
         "status": GARunStatus.RUNNING,
         "current_generation": 0,
         "baselines": {},
-        "promotion": "none",
+        "promotion": PromotionState.NONE,
         "created_at": now,
         "updated_at": now,
         **row,
@@ -97,13 +96,13 @@ def create_run(row: dict[str, Any], *, actor: str) -> None:
         ) from None
 
 
-def get_run(run_id: str) -> dict[str, Any] | None:
+def get_run(run_id: str) -> GARunRecord | None:
     with connection_scope() as conn:
         row = conn.execute(select(_RUNS).where(_RUNS.c.id == run_id)).mappings().first()
         return _run_json(row) if row else None
 
 
-def active_run(family: str) -> dict[str, Any] | None:
+def active_run(family: str) -> GARunRecord | None:
     with connection_scope() as conn:
         row = (
             conn.execute(
@@ -117,7 +116,7 @@ def active_run(family: str) -> dict[str, Any] | None:
         return _run_json(row) if row else None
 
 
-def list_runs(family: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_runs(family: str | None = None, limit: int = 50) -> list[GARunRecord]:
     """Runs, newest first (without their training sets)."""
     query = select(_RUNS).order_by(_RUNS.c.created_at.desc()).limit(limit)
     if family is not None:
@@ -126,7 +125,7 @@ def list_runs(family: str | None = None, limit: int = 50) -> list[dict[str, Any]
         return [_run_json(r, training=False) for r in conn.execute(query).mappings()]
 
 
-def running_runs() -> list[dict[str, Any]]:
+def running_runs() -> list[GARunRecord]:
     with connection_scope() as conn:
         rows = conn.execute(select(_RUNS).where(_RUNS.c.status.in_(GARunStatus.ACTIVE)))
         return [_run_json(r) for r in rows.mappings()]
@@ -138,7 +137,7 @@ def latest_run_start(family: str) -> datetime | None:
         value = conn.execute(
             select(func.max(_RUNS.c.created_at)).where(_RUNS.c.family == family)
         ).scalar()
-    return None if value is None else _naive(value).replace(tzinfo=UTC)
+    return value  # UTCDateTime: aware, UTC
 
 
 def touch_run(run_id: str) -> None:
@@ -169,7 +168,7 @@ def _end_run(run_id: str, status: str, actor: str, action: str, error: str | Non
         return bool(done)
 
 
-def set_promotion(run_id: str, promotion: str, *, actor: str, **details: Any) -> None:
+def set_promotion(run_id: str, promotion: PromotionState, *, actor: str, **details: Any) -> None:
     with connection_scope() as conn:
         conn.execute(
             update(_RUNS)
@@ -180,12 +179,14 @@ def set_promotion(run_id: str, promotion: str, *, actor: str, **details: Any) ->
 
 
 # ----------------------------------------------------------------------------- generations
-def ensure_generation(run_id: str, number: int, population: list[dict[str, Any]]) -> dict[str, Any]:
+def ensure_generation(
+    run_id: str, number: int, population: list[dict[str, Any]]
+) -> GenerationRecord:
     """Store generation ``number`` with ``population`` unless it exists; returns the stored
     row (the first writer's population wins, so a re-run evaluates the same genomes)."""
     with connection_scope() as conn:
         conn.execute(
-            _insert(conn)(_GENS)
+            dialect_insert(conn)(_GENS)
             .values(
                 run_id=run_id,
                 number=number,
@@ -199,12 +200,12 @@ def ensure_generation(run_id: str, number: int, population: list[dict[str, Any]]
         return _generation(conn, run_id, number)  # type: ignore[return-value]
 
 
-def get_generation(run_id: str, number: int) -> dict[str, Any] | None:
+def get_generation(run_id: str, number: int) -> GenerationRecord | None:
     with connection_scope() as conn:
         return _generation(conn, run_id, number)
 
 
-def generations(run_id: str) -> list[dict[str, Any]]:
+def generations(run_id: str) -> list[GenerationRecord]:
     with connection_scope() as conn:
         rows = conn.execute(
             select(_GENS).where(_GENS.c.run_id == run_id).order_by(_GENS.c.number)
@@ -281,7 +282,7 @@ def record_scores(
         return True
 
 
-def _generation(conn: Connection, run_id: str, number: int) -> dict[str, Any] | None:
+def _generation(conn: Connection, run_id: str, number: int) -> GenerationRecord | None:
     row = (
         conn.execute(select(_GENS).where(_GENS.c.run_id == run_id, _GENS.c.number == number))
         .mappings()
@@ -295,14 +296,7 @@ def record_tasks(rows: Iterable[dict[str, Any]]) -> None:
     """Record tasks (``tasks`` rows: id, kind, queue, payload, theorem_id, family) unless
     they exist: a task id derived from its content is recorded once, however often a step
     is retried."""
-    now = utcnow()
-    values = [
-        {"status": TaskStatus.PENDING, "created_at": now, "updated_at": now, **row} for row in rows
-    ]
-    if not values:
-        return
-    with connection_scope() as conn:
-        conn.execute(_insert(conn)(_TASKS).values(values).on_conflict_do_nothing())
+    repository.record_submissions(list(rows), if_absent=True)
 
 
 def evaluation_results(task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -348,23 +342,14 @@ def run_activity(run_id: str) -> dict[str, Any]:
             select(func.max(_TASKS.c.updated_at)).where(_TASKS.c.family == label)
         ).scalar()
         last_run = conn.execute(select(_RUNS.c.updated_at).where(_RUNS.c.id == run_id)).scalar()
-    stamps = [_naive(t) for t in (last_task, last_run) if t is not None]
+    stamps = [t for t in (last_task, last_run) if t is not None]
     return {"open": open_, "last": max(stamps) if stamps else None}
-
-
-def _naive(value: datetime) -> datetime:
-    """UTC without tzinfo (SQLite returns naive datetimes, PostgreSQL aware ones)."""
-    return (
-        value.replace(tzinfo=None)
-        if value.tzinfo is None
-        else value.astimezone(UTC).replace(tzinfo=None)
-    )
 
 
 def seconds_since(value: datetime | None) -> float | None:
     if value is None:
         return None
-    return (utcnow().replace(tzinfo=None) - _naive(value)).total_seconds()
+    return (utcnow() - value).total_seconds()
 
 
 def supersede_steps(run_id: str, kind: str) -> None:
@@ -498,7 +483,7 @@ def promote(
             conn.execute(
                 update(_RUNS)
                 .where(_RUNS.c.id == run_id)
-                .values(promotion="promoted", updated_at=now)
+                .values(promotion=PromotionState.PROMOTED, updated_at=now)
             )
         audit(
             conn,
@@ -516,8 +501,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _run_json(row: RowMapping, *, training: bool = True) -> dict[str, Any]:
-    data = {
+def _run_json(row: RowMapping, *, training: bool = True) -> GARunRecord:
+    data: dict[str, Any] = {
         key: row[key]
         for key in (
             "id",
@@ -547,10 +532,10 @@ def _run_json(row: RowMapping, *, training: bool = True) -> dict[str, Any]:
         data["training"] = row["training"]
     else:
         data["training_size"] = len(row["training"] or ())
-    return data
+    return cast(GARunRecord, data)
 
 
-def _generation_json(row: RowMapping) -> dict[str, Any]:
+def _generation_json(row: RowMapping) -> GenerationRecord:
     return {
         "number": row["number"],
         "status": row["status"],

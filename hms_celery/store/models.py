@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum, nonmember
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from hms_celery.store.types import UTCDateTime
 
 
 def utcnow() -> datetime:
@@ -17,7 +20,7 @@ class Base(DeclarativeBase):
     """Declarative base of every HMS table."""
 
 
-class TaskStatus:
+class TaskStatus(StrEnum):
     """Values of :attr:`Task.status`."""
 
     PENDING = "PENDING"  # recorded and published, not started
@@ -26,7 +29,7 @@ class TaskStatus:
     FAILED = "FAILED"  # ended without a verdict (the error says why)
     REJECTED = "REJECTED"  # could not be published (broker unreachable)
 
-    FINAL = frozenset({DONE, FAILED, REJECTED})
+    FINAL = nonmember(frozenset({DONE, FAILED, REJECTED}))
 
 
 class Task(Base):
@@ -43,11 +46,9 @@ class Task(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the task's kwargs, for re-publishing
     verdict: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     attempts: Mapped[list[Attempt]] = relationship(
         back_populates="task", order_by="Attempt.number", cascade="all, delete-orphan"
@@ -75,8 +76,8 @@ class Attempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     agent: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int | None] = mapped_column(Integer)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(String(32))  # a verdict, DUPLICATE or ERROR
     error: Mapped[str | None] = mapped_column(Text)
     # A race leg (backend="race", hms_celery.agents.race): which leg, its backend and
@@ -105,7 +106,7 @@ class ProofResult(Base):
     strategy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     elapsed_s: Mapped[float] = mapped_column(Float)
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     task: Mapped[Task] = relationship(back_populates="result")
 
@@ -116,7 +117,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str | None] = mapped_column(String(200), index=True)
@@ -141,11 +142,11 @@ class Agent(Base):
     version: Mapped[str] = mapped_column(String(32), default="")
     state: Mapped[str] = mapped_column(String(16), index=True)
     state_reason: Mapped[str] = mapped_column(Text, default="")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    last_report_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AgentTransition(Base):
@@ -158,7 +159,7 @@ class AgentTransition(Base):
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class AgentHost(Base):
@@ -170,9 +171,9 @@ class AgentHost(Base):
     hostname: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     queue: Mapped[str] = mapped_column(String(200))  # where it takes commands
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SupervisorState(Base):
@@ -182,10 +183,10 @@ class SupervisorState(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class GARunStatus:
+class GARunStatus(StrEnum):
     """Values of :attr:`GARun.status`."""
 
     RUNNING = "RUNNING"  # generations are being evaluated
@@ -193,7 +194,25 @@ class GARunStatus:
     FAILED = "FAILED"  # stopped by an error (``error`` says which)
     CANCELLED = "CANCELLED"  # stopped by a user
 
-    ACTIVE = frozenset({RUNNING})
+    ACTIVE = nonmember(frozenset({RUNNING}))
+
+
+class GenerationStatus(StrEnum):
+    """Values of :attr:`GAGeneration.status`."""
+
+    EVALUATING = "EVALUATING"  # its fitness evaluations are out
+    SCORED = "SCORED"  # scored once; the next generation (or the run's end) follows
+
+
+class PromotionState(StrEnum):
+    """Values of :attr:`GARun.promotion`: what became of a finished run's winner."""
+
+    NONE = "none"  # not decided yet (the run is not finished)
+    PROMOTED = "promoted"  # the family's strategy now
+    PENDING = "pending"  # better, waiting for an approval
+    NOT_BETTER = "not-better"  # did not beat the family's current strategy
+    DENIED = "denied"  # a policy rule, or an approver, refused the promotion
+    EXPIRED = "expired"  # its approval expired undecided
 
 
 class GARun(Base):
@@ -226,11 +245,11 @@ class GARun(Base):
     best_genome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     best_fitness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     baselines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # name → fitness
-    promotion: Mapped[str] = mapped_column(String(16), default="none")
+    promotion: Mapped[str] = mapped_column(String(16), default=PromotionState.NONE.value)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class GAGeneration(Base):
@@ -251,9 +270,9 @@ class GAGeneration(Base):
     diversity: Mapped[float | None] = mapped_column(Float)
     evaluations: Mapped[int] = mapped_column(Integer, default=0)  # proof tasks fanned out
     wall_s: Mapped[float | None] = mapped_column(Float)  # summed evaluation wall time
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class FamilyStrategy(Base):
@@ -266,7 +285,7 @@ class FamilyStrategy(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     fitness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     promoted_by: Mapped[str] = mapped_column(String(200))
-    promoted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    promoted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ApprovalStatus:
@@ -298,9 +317,9 @@ class Approval(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the request's details
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # how to carry it out
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(200))
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     result: Mapped[str | None] = mapped_column(Text)

@@ -7,16 +7,30 @@ the first completion wins and any later one (a redelivery, a zombie) changes not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from hms_celery.store.db import connection_scope, session_scope
+from hms_celery.store.attempt_sql import (
+    begin_statement,
+    commit_statement,
+    disagreement_details,
+    duplicate_details,
+    result_row,
+)
+from hms_celery.store.db import (
+    connection_scope,
+    dialect_insert,
+    get_engine,
+    session_scope,
+    statement_scope,
+)
 from hms_celery.store.models import Attempt, AuditEvent, ProofResult, Task, TaskStatus, utcnow
+from hms_celery.store.records import AttemptView, TaskStatusView
 from hms_celery.verification.verdict import ProofOutcome
 
 # Declarative `__table__` is typed as FromClause; for these models it is a Table.
@@ -65,21 +79,33 @@ def record_submission(
     (Routine submissions, starts and commits live in ``tasks``/``attempts``; the audit log
     keeps what deserves attention: rejections, failures, duplicates, recoveries.)
     """
+    record_submissions(
+        [
+            {
+                "id": task_id,
+                "kind": kind,
+                "queue": queue,
+                "payload": payload,
+                "theorem_id": theorem_id,
+                "family": family,
+            }
+        ]
+    )
+
+
+def record_submissions(rows: Sequence[dict[str, Any]], *, if_absent: bool = False) -> None:
+    """Record several tasks (``tasks`` rows: id, kind, queue, payload, theorem_id, family)
+    as PENDING in one statement.  ``if_absent``: a task id already recorded is left as it is
+    (ids derived from content are recorded once, however often a step is retried)."""
+    if not rows:
+        return
     now = utcnow()
-    with connection_scope() as conn:
-        conn.execute(
-            insert(_TASKS).values(
-                id=task_id,
-                kind=kind,
-                queue=queue,
-                status=TaskStatus.PENDING,
-                theorem_id=theorem_id,
-                family=family,
-                payload=payload,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+    values = [
+        {"status": TaskStatus.PENDING, "created_at": now, "updated_at": now, **row} for row in rows
+    ]
+    with statement_scope() as conn:  # one statement: atomic without BEGIN/COMMIT
+        stmt = dialect_insert(conn)(_TASKS).values(values)
+        conn.execute(stmt.on_conflict_do_nothing() if if_absent else stmt)
 
 
 def mark_rejected(task_id: str, error: str, actor: str) -> None:
@@ -126,6 +152,14 @@ def begin_attempt(
     A task published without the client (e.g. ``send_task``) gets its row here.
     """
     now = utcnow()
+    if get_engine().dialect.name == "postgresql":
+        try:
+            with statement_scope() as conn:
+                one = conn.execute(begin_statement(task_id, agent=agent, pid=pid, now=now)).one()
+        except IntegrityError:  # a concurrent attempt took the number: the transaction below
+            one = None
+        if one is not None and one.number is not None:
+            return AttemptStart(one.number, one.status in TaskStatus.FINAL, one.family)
     with connection_scope() as conn:
         # Updating the task row first also locks it (PostgreSQL), so concurrent attempts of
         # one task get distinct numbers.
@@ -179,9 +213,21 @@ def commit_result(
     theorem_id: str | None,
     outcome: ProofOutcome,
 ) -> bool:
-    """Commit ``outcome`` as the task's result unless one exists. True if this call won."""
+    """Commit ``outcome`` as the task's result unless one exists. True if this call won.
+
+    One transaction: insert the result (the first completion wins), mark the task DONE, close
+    this attempt (its verdict, or DUPLICATE) and abandon the others left open by a lost pool
+    process or a requeue, and audit a duplicate or a solvers' disagreement.  On PostgreSQL it
+    is one statement (:func:`hms_celery.store.attempt_sql.commit_statement`), sent without
+    BEGIN/COMMIT round trips: a single statement is atomic on its own.
+    """
+    now = utcnow()
+    row = result_row(task_id, attempt_number, agent, theorem_id, outcome, now)
+    if get_engine().dialect.name == "postgresql":
+        with statement_scope() as conn:
+            stmt = commit_statement(row, agent=agent, outcome=outcome)
+            return bool(conn.execute(stmt).scalar_one())
     with connection_scope() as conn:
-        now = utcnow()
         won = insert_result(
             conn,
             task_id,
@@ -191,27 +237,23 @@ def commit_result(
             outcome=outcome,
             now=now,
         )
-        if won:
-            # Attempts left open by a lost pool process or a requeue end here.
-            conn.execute(
-                update(_ATTEMPTS)
-                .where(
-                    _ATTEMPTS.c.task_id == task_id,
-                    _ATTEMPTS.c.number != attempt_number,
-                    _ATTEMPTS.c.ended_at.is_(None),
-                )
-                .values(ended_at=now, outcome="ABANDONED")
+        own = _ATTEMPTS.c.number == attempt_number
+        conn.execute(
+            update(_ATTEMPTS)
+            .where(
+                _ATTEMPTS.c.task_id == task_id,
+                or_(own, and_(_ATTEMPTS.c.ended_at.is_(None), literal(won))),
             )
-        _close_attempt(conn, task_id, attempt_number, outcome.verdict.value if won else "DUPLICATE")
+            .values(
+                ended_at=now,
+                outcome=case(
+                    (own, outcome.verdict.value if won else "DUPLICATE"), else_="ABANDONED"
+                ),
+                error=case((own, None), else_=_ATTEMPTS.c.error),
+            )
+        )
         if not won:
-            audit(
-                conn,
-                agent,
-                "result.duplicate",
-                task_id,
-                attempt=attempt_number,
-                verdict=outcome.verdict.value,
-            )
+            audit(conn, agent, "result.duplicate", task_id, **duplicate_details(row))
         return won
 
 
@@ -229,31 +271,10 @@ def insert_result(
     CONFLICT DO NOTHING``) and, if this call won, mark the task DONE and audit a solvers'
     disagreement.  True if it won.  (:func:`commit_result`, and race legs, which close their
     attempts themselves: :mod:`hms_celery.agents.race`.)"""
-    row = {
-        "task_id": task_id,
-        "attempt_number": attempt_number,
-        "agent": agent,
-        "theorem_id": theorem_id,
-        "verdict": outcome.verdict.value,
-        "reason": outcome.reason,
-        "counterexample": outcome.counterexample,
-        "bound": outcome.bound,
-        "backend": outcome.backend,
-        "strategy": outcome.strategy,
-        "elapsed_s": outcome.elapsed_s,
-        # The other solver's confirmation and the proof method ride in the stats (no
-        # columns of their own).
-        "stats": {
-            **outcome.stats,
-            **({"confirmed_by": outcome.confirmed_by} if outcome.confirmed_by else {}),
-            **({"proof": outcome.proof} if outcome.proof else {}),
-        },
-        "created_at": now,
-    }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    row = result_row(task_id, attempt_number, agent, theorem_id, outcome, now)
     won = (
         conn.execute(
-            dialect.insert(ProofResult.__table__).values(**row).on_conflict_do_nothing()
+            dialect_insert(conn)(ProofResult.__table__).values(**row).on_conflict_do_nothing()
         ).rowcount
         == 1
     )
@@ -269,18 +290,8 @@ def insert_result(
             updated_at=now,
         )
     )
-    if outcome.reason.startswith("solvers disagree"):
-        # Two solvers contradict each other about the same assertions: a solver (or
-        # translation) bug that someone must look at.
-        audit(
-            conn,
-            agent,
-            "proof.solvers_disagree",
-            task_id,
-            theorem_id=theorem_id,
-            reason=outcome.reason,
-            disagreement=outcome.stats.get("disagreement"),
-        )
+    if disagreement := disagreement_details(row, outcome):
+        audit(conn, agent, "proof.solvers_disagree", task_id, **disagreement)
     return True
 
 
@@ -330,12 +341,12 @@ def _close_attempt(
     )
 
 
-def task_status(task_id: str) -> dict[str, Any] | None:
+def task_status(task_id: str) -> TaskStatusView | None:
     """Everything the store knows about a task, as JSON-ready data (None if unknown)."""
     return task_statuses([task_id]).get(task_id)
 
 
-def task_statuses(task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def task_statuses(task_ids: Sequence[str]) -> dict[str, TaskStatusView]:
     """:func:`task_status` of many tasks in three queries (unknown ids are left out)."""
     if not task_ids:
         return {}
@@ -362,9 +373,9 @@ def unfinished(task_ids: Sequence[str]) -> set[str]:
         )
 
 
-def _status_json(task: Task) -> dict[str, Any]:
+def _status_json(task: Task) -> TaskStatusView:
     result = task.result
-    attempts = [
+    attempts: list[AttemptView] = [
         {
             "number": a.number,
             "agent": a.agent,
@@ -382,7 +393,7 @@ def _status_json(task: Task) -> dict[str, Any]:
         from hms_celery.agents.race.view import race_view
 
         race = race_view(task.payload["race"], attempts, result.stats if result else None)
-    return {
+    view: TaskStatusView = {
         "task_id": task.id,
         "kind": task.kind,
         "queue": task.queue,
@@ -401,7 +412,6 @@ def _status_json(task: Task) -> dict[str, Any]:
         "proof": (result.stats or {}).get("proof") if result else None,
         "agent": result.agent if result else (attempts[-1]["agent"] if attempts else None),
         "attempts": attempts,
-        **({"race": race} if race is not None else {}),
         "payload": task.payload,
         "timings": {
             "created_at": _iso(task.created_at),
@@ -411,6 +421,9 @@ def _status_json(task: Task) -> dict[str, Any]:
             "total_s": _seconds(task.created_at, task.finished_at),
         },
     }
+    if race is not None:
+        view["race"] = race
+    return view
 
 
 def audit_events(
@@ -441,9 +454,9 @@ def audit_events(
                     | AuditEvent.action.startswith(action + ".", autoescape=True)
                 )
         if since is not None:
-            query = query.where(AuditEvent.at >= _utc(since))
+            query = query.where(AuditEvent.at >= since)  # UTCDateTime: naive is UTC
         if until is not None:
-            query = query.where(AuditEvent.at < _utc(until))
+            query = query.where(AuditEvent.at < until)
         events = list(session.scalars(query))
         return [
             {
@@ -469,11 +482,6 @@ def count_results(task_id: str) -> int:
         )
 
 
-def _utc(value: datetime) -> datetime:
-    """``value`` in UTC, aware (naive: taken as UTC); SQLite stores the UTC wall time."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -481,7 +489,4 @@ def _iso(value: datetime | None) -> str | None:
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
-    # SQLite drops the tzinfo; compare naive-to-naive in that case.
-    if (start.tzinfo is None) != (end.tzinfo is None):
-        start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
-    return (end - start).total_seconds()
+    return (end - start).total_seconds()  # both aware: UTCDateTime

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -35,6 +34,7 @@ from hms_celery.agents.skills import (
 from hms_celery.app import app
 from hms_celery.errors import InputError
 from tests.conftest import REPO, WorkerProcess
+from tests.support import wait_until
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "hms_echo_skill"
 BUILTINS = {"prove.z3", "prove.cvc5", "health", "supervisor", "ga"}
@@ -313,11 +313,10 @@ def _parent_pid(pid: int) -> int | None:
 
 def _logged(worker: WorkerProcess, line: str, timeout: float = 20) -> bool:
     """Whether ``line`` shows up in the worker's log (written after the result is stored)."""
-    deadline = time.monotonic() + timeout
-    while line not in worker.log():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
+    try:
+        wait_until(lambda: line in worker.log(), timeout, f"{line!r} in the worker's log")
+    except AssertionError:
+        return False
     return True
 
 
@@ -328,8 +327,8 @@ def test_a_plugin_skill_runs_on_a_real_worker(echo_worker: WorkerProcess) -> Non
     result = client.wait_skill_result(task_id, timeout=60)
     assert result["echo"] == payload
     assert result["pid"] != os.getpid()
-    parent = _parent_pid(result["pid"])
-    assert parent in (None, echo_worker.process.pid)  # a pool process of that worker
+    # A pool process of that worker (it is alive: the worker keeps its pool).
+    assert _parent_pid(result["pid"]) == echo_worker.process.pid
     assert _logged(echo_worker, f"hms.skill.echo[{task_id}] succeeded"), echo_worker.log()
 
 

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hms_celery.verification.catalogue import load_catalogue
+from tests.support import wait_until
 
 HMS = [sys.executable, "-m", "hms_celery.cli.main"]
 
@@ -50,11 +50,12 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         [*HMS, "up"], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 120
-        while "HMS is up" not in (tmp_path / "up.out").read_text():
+
+        def is_up() -> bool:
             assert up.poll() is None, (tmp_path / "up.out").read_text()
-            assert time.monotonic() < deadline, "hms up did not come up"
-            time.sleep(0.2)
+            return "HMS is up" in (tmp_path / "up.out").read_text()
+
+        wait_until(is_up, 120, "hms up to come up", interval=0.2)
         stack = json.loads((tmp_path / "stack.json").read_text())
         assert stack["broker_url"].startswith("redis://127.0.0.1:")
         proved = subprocess.run(
@@ -97,14 +98,12 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         assert "READY" in spawned.stdout
         stopped = hms("agents", "stop", new_id)
         assert stopped.returncode == 0, stopped.stderr
-        deadline = time.monotonic() + 60
-        while True:
+
+        def state_of_new() -> str:
             every = json.loads(hms("agents", "--all", "--json").stdout)
-            state = next(a["state"] for a in every if a["id"] == new_id)
-            if state == "TERMINATED":
-                break
-            assert time.monotonic() < deadline, state
-            time.sleep(0.5)
+            return str(next(a["state"] for a in every if a["id"] == new_id))
+
+        wait_until(lambda: state_of_new() == "TERMINATED", 60, f"{new_id} TERMINATED", 0.5)
         health = json.loads(hms("health", "--json").stdout)
         assert {a["id"] for a in health["agents"]} >= {a["id"] for a in agents}
         unknown = hms("agents", "spawn", "--skill", "no-such-skill")

@@ -132,3 +132,90 @@ def test_in_flight_counts_only_open_attempts_of_unfinished_tasks(store_url: str)
     assert registry.in_flight_counts().get(agent) == 1
     assert [item["task_id"] for item in registry.in_flight(agent)] == [running]
     assert f"idle-{agent}" not in registry.in_flight_counts()
+
+
+def test_a_winning_commit_abandons_the_open_attempts_and_audits_a_disagreement(
+    store_url: str,
+) -> None:
+    task_id = _submit()
+    numbers = [
+        repository.begin_attempt(
+            task_id, agent=f"{n}@h", pid=n, payload={}, queue="prove.z3"
+        ).number
+        for n in range(3)
+    ]
+    assert numbers == [1, 2, 3]
+    repository.abandon_attempt(task_id, 1, "agent lost")  # closed before: stays LOST
+    reason = "solvers disagree: z3 says unsat, cvc5 says sat"
+    outcome = ProofOutcome(
+        Verdict.ERROR, reason=reason, elapsed_s=0.2, stats={"disagreement": {"cvc5": "sat"}}
+    )
+    assert repository.commit_result(
+        task_id, attempt_number=3, agent="2@h", theorem_id="t-1", outcome=outcome
+    )
+    status = repository.task_status(task_id)
+    assert status["state"] == "DONE" and status["verdict"] == "ERROR"
+    assert [a["outcome"] for a in status["attempts"]] == ["LOST", "ABANDONED", "ERROR"]
+    assert all(a["ended_at"] for a in status["attempts"])
+    events = repository.audit_events(task_id)
+    assert [e["action"] for e in events] == ["proof.solvers_disagree"]
+    assert events[0]["details"]["disagreement"] == {"cvc5": "sat"}
+    assert events[0]["details"]["reason"] == reason
+
+
+def test_an_attempt_opened_while_another_commits_gets_the_next_number(pg_url: str) -> None:
+    """The one-statement attempt opening sees one snapshot: an attempt of the same task
+    committed while it waited on the task's row lock must still not share its number."""
+    import threading
+
+    from sqlalchemy import text
+
+    from hms_celery.settings import reset_settings
+
+    upgrade(pg_url)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HMS_DATABASE_URL", pg_url)
+        reset_settings()
+        task_id = _submit()
+        holder = get_engine(pg_url).connect()
+        tx = holder.begin()
+        # What a concurrent begin_attempt does: lock the task row, insert attempt 1.
+        holder.execute(text("UPDATE tasks SET status='RUNNING' WHERE id=:id"), {"id": task_id})
+        holder.execute(
+            text(
+                "INSERT INTO attempts (task_id, number, agent, pid, started_at) "
+                "VALUES (:id, 1, 'other@h', 1, now())"
+            ),
+            {"id": task_id},
+        )
+        got: list[int] = []
+        opener = threading.Thread(
+            target=lambda: got.append(
+                repository.begin_attempt(
+                    task_id, agent="me@h", pid=2, payload={}, queue="prove.z3"
+                ).number
+            )
+        )
+        opener.start()
+        opener.join(1.0)  # it waits on the row lock (a bounded wait, not a timing assert)
+        blocked = opener.is_alive()
+        tx.commit()
+        holder.close()
+        opener.join(30)
+        reset_settings()
+    assert blocked, "begin_attempt did not wait for the task's row lock"
+    assert got == [2]
+    numbers = [a["number"] for a in repository_status(pg_url, task_id)["attempts"]]
+    assert numbers == [1, 2]
+
+
+def repository_status(url: str, task_id: str) -> dict:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HMS_DATABASE_URL", url)
+        from hms_celery.settings import reset_settings
+
+        reset_settings()
+        status = repository.task_status(task_id)
+        reset_settings()
+    assert status is not None
+    return status

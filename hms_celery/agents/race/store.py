@@ -231,7 +231,7 @@ def _arrived(rows: list[Row[Any]]) -> list[Row[Any]]:
     """The attempts that gave their leg's final word (an outcome, or CANCELLED), in the
     order they did (their end)."""
     done = [r for r in rows if r.ended_at is not None and r.outcome not in AGAIN]
-    return sorted(done, key=lambda r: (_naive(r.ended_at), r.number))
+    return sorted(done, key=lambda r: (r.ended_at, r.number))
 
 
 def _arrival(row: Row[Any]) -> Arrival:
@@ -395,7 +395,3 @@ def _leg_json(leg: Leg) -> dict[str, Any]:
         "queue": leg.queue,
         "celery_id": leg.celery_id,
     }
-
-
-def _naive(value: datetime) -> datetime:
-    return value.replace(tzinfo=None)  # SQLite drops the tzinfo: compare naive-to-naive

@@ -25,15 +25,15 @@ from typing import Any
 
 from celery import Task, group
 from celery.exceptions import SoftTimeLimitExceeded
-from kombu.exceptions import OperationalError as BrokerError
 
 from hms_celery.agents.race import store
 from hms_celery.agents.race.plan import Leg, leg_celery_id, plan_legs
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
+from hms_celery.runtime import publish
+from hms_celery.runtime.recorded import StoreRetryingTask
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
-from hms_celery.store.db import safe_url
 from hms_celery.verification.request import ProofRequest
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 
@@ -84,12 +84,12 @@ def submit_race(request: ProofRequest, family: str | None, *, actor: str) -> str
         actor=actor,
     )
     timeout = request.timeout or get_settings().prover_timeout
-    try:
-        group(_signature(task_id, leg, timeout) for leg in legs).apply_async()
-    except (BrokerError, OSError) as exc:
-        url = safe_url(get_settings().effective_broker_url)
+
+    def reject(exc: Exception) -> None:
         repository.mark_rejected(task_id, f"broker unreachable: {exc}", actor)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+
+    with publish.broker_errors(reject):
+        group(_signature(task_id, leg, timeout) for leg in legs).apply_async()
     return task_id
 
 
@@ -106,16 +106,15 @@ def republish_leg(task_id: str, attempt: int) -> bool:
 
 
 def _signature(task_id: str, leg: Leg, timeout: float) -> Any:
-    settings = get_settings()
-    return app.signature(
-        LEG_TASK,
-        kwargs={"task_id": task_id, "leg": leg.to_json()},
-        task_id=leg.celery_id,
-        queue=leg.queue,
-        routing_key=leg.queue,  # the queue is named explicitly: no route of its own
-        ignore_result=True,  # the store holds the outcome
-        soft_time_limit=timeout + settings.time_limit_margin,
-        time_limit=timeout + 2 * settings.time_limit_margin,
+    return publish.signature(
+        publish.Publication(
+            LEG_TASK,
+            leg.celery_id,
+            leg.queue,
+            {"task_id": task_id, "leg": leg.to_json()},
+            timeout=timeout,
+            ignore_result=True,  # the store holds the outcome
+        )
     )
 
 
@@ -172,16 +171,9 @@ def _without_open_breakers(
 
 
 # ----------------------------------------------------------------------------- one leg
-@app.task(
-    name=LEG_TASK,
-    bind=True,
-    ignore_result=True,
-    # As hms.prove: a store outage retries the leg (same Celery id) instead of dropping it.
-    autoretry_for=(InfrastructureError,),
-    retry_backoff=1,
-    retry_backoff_max=30,
-    max_retries=40,
-)
+# As hms.prove: a store outage retries the leg (same Celery id) instead of dropping it; the
+# leg keeps its own attempt bookkeeping (agents/race/store.py: a leg is not the task).
+@app.task(name=LEG_TASK, bind=True, ignore_result=True, base=StoreRetryingTask)
 def race_leg(self: Task, task_id: str, leg: dict[str, Any]) -> dict[str, Any]:
     """Run one leg of the raced task ``task_id``; the winner revokes the other legs.
 

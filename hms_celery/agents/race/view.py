@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 
 def race_view(
-    race: dict[str, Any], attempts: list[dict[str, Any]], stats: dict[str, Any] | None
+    race: dict[str, Any], attempts: Sequence[Mapping[str, Any]], stats: dict[str, Any] | None
 ) -> dict[str, Any]:
     """``status["race"]``: ``{"legs": [{leg, label, backend, strategy, queue, agent, outcome,
     seconds, prover_s, attempt, note, late}], "skipped", "winner", "decided", "retracted",
@@ -58,7 +59,5 @@ def _strategy_name(label: str) -> str:
 def _seconds(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)
-    if (a.tzinfo is None) != (b.tzinfo is None):
-        a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
+    a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)  # the store's: aware
     return round((b - a).total_seconds(), 6)

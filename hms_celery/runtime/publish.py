@@ -1,0 +1,140 @@
+"""The one way an HMS task is recorded in the store and published to the broker.
+
+Every HMS task is recorded (``tasks`` row, PENDING) *before* it is published, so an accepted
+task is never lost: if the publish fails the row is marked REJECTED and the caller gets an
+:class:`~hms_celery.errors.InfrastructureError` naming the broker.  A proof task carries the
+time limits :meth:`~hms_celery.settings.Settings.time_limits` gives for its prover timeout.
+The client, the GA fan-out, the supervisor's requeue and the agent host all publish through
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery.canvas import Signature
+from kombu.exceptions import OperationalError as BrokerError
+
+from hms_celery.app import app
+from hms_celery.errors import InfrastructureError
+from hms_celery.settings import get_settings
+from hms_celery.store import repository
+from hms_celery.store.db import safe_url
+
+PROVE_TASK = "hms.prove"
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One task to publish: its Celery name, id, queue and keyword arguments.
+
+    ``timeout`` (a proof's prover timeout, None for the setting's) gives a proof task its
+    time limits; ``limits=False`` leaves the task's own (GA steps, the sweep).
+    ``ignore_result`` skips the result backend (the store holds a proof's result); None
+    keeps the task's default (a chord's members need their results).
+    """
+
+    name: str
+    task_id: str | None
+    queue: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    limits: bool = True
+    ignore_result: bool | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The ``send_task``/signature options: queue, routing key, limits, result."""
+        options: dict[str, Any] = {
+            "queue": self.queue,
+            # A task's route names its default queue's routing key (hms.prove: prove.z3's):
+            # another queue (prove.cvc5) needs its own, or the broker delivers it elsewhere.
+            "routing_key": self.queue,
+        }
+        if self.limits:
+            soft, hard = get_settings().time_limits(self.timeout)
+            options.update(soft_time_limit=soft, time_limit=hard)
+        if self.ignore_result is not None:
+            options["ignore_result"] = self.ignore_result
+        return options
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A task to record in the store and then publish (``tasks`` row + publication)."""
+
+    publication: Publication
+    kind: str = "proof"
+    theorem_id: str | None = None
+    family: str | None = None
+
+    @property
+    def task_id(self) -> str:
+        assert self.publication.task_id is not None, "a recorded task needs its id"
+        return self.publication.task_id
+
+    def row(self) -> dict[str, Any]:
+        """The ``tasks`` row :func:`repository.record_submissions` inserts."""
+        pub = self.publication
+        return {
+            "id": self.task_id,
+            "kind": self.kind,
+            "queue": pub.queue,
+            "payload": pub.kwargs,
+            "theorem_id": self.theorem_id,
+            "family": self.family,
+        }
+
+
+@contextmanager
+def broker_errors(on_error: Callable[[Exception], object] | None = None) -> Iterator[None]:
+    """Turn a broker failure inside the block into :class:`InfrastructureError` naming the
+    broker (without its password), after ``on_error(exc)``."""
+    try:
+        yield
+    except (BrokerError, OSError) as exc:
+        if on_error is not None:
+            on_error(exc)
+        url = safe_url(get_settings().effective_broker_url)
+        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+
+
+def signature(pub: Publication, **extra: Any) -> Signature:
+    """``pub`` as a Celery signature (for chords and groups)."""
+    return app.signature(pub.name, kwargs=pub.kwargs, task_id=pub.task_id, **pub.options(), **extra)
+
+
+def publish(pub: Publication, *, producer: Any = None) -> None:
+    """Publish ``pub`` (nothing recorded); a broker failure raises InfrastructureError."""
+    with broker_errors():
+        app.send_task(
+            pub.name, kwargs=pub.kwargs, task_id=pub.task_id, producer=producer, **pub.options()
+        )
+
+
+def submit(subs: Sequence[Submission], *, actor: str) -> list[str]:
+    """Record ``subs`` in one transaction, then publish them over one broker connection.
+
+    On a broker failure the unpublished tasks are marked REJECTED (never accepted) and
+    :class:`InfrastructureError` is raised; the ones already published stay accepted.
+    Returns the task ids, in order.
+    """
+    if not subs:
+        return []
+    repository.record_submissions([s.row() for s in subs])
+    published = 0
+
+    def reject_rest(exc: Exception) -> None:
+        for s in subs[published:]:
+            repository.mark_rejected(s.task_id, f"broker unreachable: {exc}", actor)
+
+    with broker_errors(reject_rest), app.producer_or_acquire() as producer:
+        for s in subs:
+            pub = s.publication
+            app.send_task(
+                pub.name, kwargs=pub.kwargs, task_id=pub.task_id, producer=producer, **pub.options()
+            )
+            published += 1
+    return [s.task_id for s in subs]
