@@ -11,8 +11,8 @@ from hms_celery.agents.race import tasks as _race  # noqa: F401  (registers hms.
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.genetic import promotion
-from hms_celery.healing import breakers
 from hms_celery.healing.heartbeats import redis_client
+from hms_celery.runtime import outcomes
 from hms_celery.runtime.publish import PROVE_TASK
 from hms_celery.runtime.recorded import RecordedTask
 from hms_celery.settings import get_settings
@@ -84,7 +84,7 @@ def _family_strategy(family: str | None) -> dict[str, Any] | None:
 def _report(agent: str, backend: str, *, ok: bool) -> None:
     """Feed the circuit breakers; losing one report must never fail the task."""
     try:
-        breakers.report_outcome(redis_client(), agent, backend, ok)
+        outcomes.report_outcome(redis_client(), agent, backend, ok)
     except Exception as exc:
         log.warning("could not report the outcome to the breakers: %s", exc)
 

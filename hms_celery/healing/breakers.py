@@ -15,39 +15,29 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 import redis
 
 from hms_celery.policy import BreakerBoard, BreakerState, CircuitBreaker
+from hms_celery.policy.breaker import agent_key, backend_key
+from hms_celery.runtime.outcomes import EVENTS_KEY, MAX_PENDING, OPEN_KEY, is_open, report_outcome
 
 log = logging.getLogger(__name__)
 
-EVENTS_KEY = "hms:breaker:events"
-OPEN_KEY = "hms:breakers:open"
-MAX_PENDING = 10_000
-
-
-def agent_key(agent_id: str) -> str:
-    return f"agent:{agent_id}"
-
-
-def backend_key(backend: str) -> str:
-    return f"backend:{backend}"
-
-
-def report_outcome(client: redis.Redis, agent_id: str, backend: str, ok: bool) -> None:
-    """Record one task outcome for the agent's and the backend's breakers (one round trip)."""
-    at = time.time()
-    events = [
-        json.dumps({"key": k, "ok": ok, "at": at})
-        for k in (agent_key(agent_id), backend_key(backend))
-    ]
-    pipe = client.pipeline(transaction=False)
-    pipe.rpush(EVENTS_KEY, *events)
-    pipe.ltrim(EVENTS_KEY, -MAX_PENDING, -1)  # bounded while no supervisor drains it
-    pipe.execute()
+__all__ = [
+    "EVENTS_KEY",
+    "MAX_PENDING",
+    "OPEN_KEY",
+    "agent_key",
+    "apply",
+    "backend_key",
+    "drain",
+    "is_open",
+    "publish_open",
+    "report_outcome",
+    "restore",
+]
 
 
 def drain(client: redis.Redis) -> list[dict[str, Any]]:
@@ -57,11 +47,6 @@ def drain(client: redis.Redis) -> list[dict[str, Any]]:
     pipe.delete(EVENTS_KEY)
     raw, _ = pipe.execute()
     return [json.loads(item) for item in raw]
-
-
-def is_open(client: redis.Redis, key: str) -> bool:
-    """Is ``key``'s breaker open (as published by the last sweep)?"""
-    return bool(client.sismember(OPEN_KEY, key))
 
 
 def apply(

@@ -30,7 +30,8 @@ from hms_celery.agents.race import store
 from hms_celery.agents.race.plan import Leg, leg_celery_id, plan_legs
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
-from hms_celery.runtime import publish
+from hms_celery.policy.breaker import backend_key
+from hms_celery.runtime import outcomes, publish
 from hms_celery.runtime.recorded import StoreRetryingTask
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
@@ -151,14 +152,11 @@ def _smtlib_backends() -> tuple[str, ...]:
 def _without_open_breakers(
     legs: list[Leg], skipped: list[dict[str, str]]
 ) -> tuple[list[Leg], list[dict[str, str]]]:
-    from hms_celery.healing import breakers
     from hms_celery.healing.heartbeats import redis_client
 
     try:
         client = redis_client()
-        is_open = {
-            b: breakers.is_open(client, breakers.backend_key(b)) for b in {x.backend for x in legs}
-        }
+        is_open = {b: outcomes.is_open(client, backend_key(b)) for b in {x.backend for x in legs}}
     except Exception:  # no Redis to ask: publishing reports an unreachable broker
         return legs, skipped
     kept = [leg for leg in legs if not is_open[leg.backend]]
@@ -239,11 +237,10 @@ def _run(leg: Leg, payload: dict[str, Any]) -> ProofOutcome:
 
 def _report(agent: str, backend: str, *, ok: bool) -> None:
     """Feed the circuit breakers; losing one report must never fail the leg."""
-    from hms_celery.healing import breakers
     from hms_celery.healing.heartbeats import redis_client
 
     try:
-        breakers.report_outcome(redis_client(), agent, backend, ok)
+        outcomes.report_outcome(redis_client(), agent, backend, ok)
     except Exception as exc:
         log.warning("could not report the outcome to the breakers: %s", exc)
 
