@@ -466,7 +466,7 @@ def spawn_agent(
             "no agent host is running (start one with `hms up`)",
             url=get_settings().effective_broker_url,
         )
-    agent_id = new_agent_id(skills)
+    agent_id = new_agent_id(skills, hosts[0]["hostname"])  # named after where it will run
     command = {"op": "spawn", "skills": list(skills), "config": config or {}, "agent_id": agent_id}
     concurrency = int((config or {}).get("concurrency") or get_settings().worker_concurrency)
     policy_request = ActionRequest(  # PolicyDenied / ApprovalPending (an InputError) if not allowed

@@ -70,10 +70,12 @@ def send_host_command(host_id: str, command: dict[str, Any]) -> None:
         )
 
 
-def new_agent_id(skills: list[str]) -> str:
-    """A node name for a new agent: its skills, a short unique part, the host name."""
+def new_agent_id(skills: list[str], hostname: str | None = None) -> str:
+    """A node name for a new agent: its skills, a short unique part, the name of the machine
+    it will run on (``hostname``; default: this one — a supervisor or client naming an agent
+    for another machine's host passes that host's name)."""
     stem = "+".join(skills).replace(".", "-") or "agent"
-    return f"{stem}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    return f"{stem}-{uuid.uuid4().hex[:6]}@{hostname or socket.gethostname()}"
 
 
 @dataclass

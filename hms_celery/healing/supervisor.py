@@ -341,7 +341,7 @@ def _carry_out(
             details["reason"] = action.reason  # the audit says why it is only an alert
         else:
             details.update(
-                new_agent=new_agent_id(agent.get("skills") or []),
+                new_agent=new_agent_id(agent.get("skills") or [], host["hostname"]),
                 host=host["id"],
                 config_changes=action.config_changes,
             )

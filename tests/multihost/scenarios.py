@@ -1,0 +1,294 @@
+"""The two host failures, run on a :class:`~tests.multihost.cluster.Cluster` and measured.
+
+* ``kill``: SIGKILL every process of one host (its agent host, workers, pool and prover
+  children) — a machine that dies.
+* ``cut``: take the host's link down for ``cut_s`` seconds, then up again — a partition that
+  heals.  Its processes keep running meanwhile and come back with their old connections.
+
+Both submit slow proofs, wait until the victim host runs some of them, strike, and then read
+what happened from the store (its timestamps, the attempts, the audit log) and the broker
+(heartbeats).  :func:`run_scenario` returns the figures as JSON-ready data; the test asserts
+on them, the benchmark prints them.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.multihost.cluster import Cluster, wait_for
+from tests.support import BOUNDED_ONLY
+
+#: Outcomes of attempts that committed nothing (see hms_celery/store/repository.py).
+NOT_COMMITTED = frozenset({"LOST", "DUPLICATE", "ABANDONED"})
+
+
+def epoch(value: str | None) -> float | None:
+    """An ISO time of the store as epoch seconds (naive: UTC)."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _rel(value: str | None, t0: float) -> float | None:
+    at = epoch(value)
+    return None if at is None else round(at - t0, 2)
+
+
+def run_scenario(
+    cluster: Cluster,
+    kind: str,
+    *,
+    tasks: int = 3,
+    max_size: int = 100,
+    cut_s: float = 30.0,
+    observe_s: float = 30.0,
+    timeout: float = 240.0,
+) -> dict[str, Any]:
+    """Strike the first host that runs a proof (``kind`` = ``kill`` or ``cut``); the
+    figures, times in seconds from the strike (``t0``)."""
+    from hms_celery import client
+    from hms_celery.agents import registry
+    from hms_celery.settings import get_settings
+
+    if kind not in ("kill", "cut"):
+        raise ValueError(f"unknown scenario {kind!r}")
+    settings = get_settings()
+    task_ids = [
+        client.submit_proof_task(f"multihost-{kind}-{i}", BOUNDED_ONLY, max_size=max_size)
+        for i in range(tasks)
+    ]
+
+    agents = [a for r in cluster.runs for a in r.agents]
+    running = min(tasks, len(agents) * cluster.concurrency)  # the rest wait in the queue
+
+    def all_started() -> bool:
+        counts = registry.in_flight_counts()
+        return sum(counts.get(a, 0) for a in agents) >= running
+
+    # Every pool process busy, or every task running; the victim is the first host that runs
+    # one (with spare pool processes, a host may run two and another none).
+    wait_for(all_started, 120, "every proof to start", interval=0.2)
+    counts = registry.in_flight_counts()
+    run = next(r for r in cluster.runs if any(counts.get(a) for a in r.agents))
+    victim = run.host
+    stale = run.agents  # the agents the victim host runs when it is struck
+    in_flight = sorted({item["task_id"] for a in stale for item in registry.in_flight(a)})
+    stale_pids = {a: (registry.get_agent(a) or {}).get("pid") for a in stale}
+
+    t0 = time.time()
+    killed: list[int] = []
+    if kind == "kill":
+        killed = cluster.topology.kill_all(victim)
+    else:
+        cluster.topology.cut(victim)
+
+    restored_at: float | None = None
+    heartbeat_back: dict[str, float] = {}
+    try:
+
+        def all_failed() -> bool:
+            return all((registry.get_agent(a) or {}).get("state") == "FAILED" for a in stale)
+
+        wait_for(all_failed, settings.heartbeat_timeout + 60, "the victim's agents to be FAILED")
+
+        if kind == "cut":
+            time.sleep(max(0.0, t0 + cut_s - time.time()))
+            cluster.topology.restore(victim)
+            restored_at = time.time()
+            heartbeat_back = _watch_return(cluster, stale, restored_at, observe_s)
+    finally:
+        if kind == "cut" and restored_at is None:
+            cluster.topology.restore(victim)  # never leave a host cut off
+
+    finals = client.wait_for_results(task_ids, timeout=timeout)
+    ended_at = time.time()
+    return _figures(
+        kind=kind,
+        t0=t0,
+        restored_at=restored_at,
+        stale=stale,
+        stale_pids=stale_pids,
+        in_flight=in_flight,
+        task_ids=task_ids,
+        finals=finals,
+        killed=killed,
+        heartbeat_back=heartbeat_back,
+        settings={
+            "heartbeat_timeout_s": settings.heartbeat_timeout,
+            "sweep_interval_s": settings.sweep_interval,
+            "tasks": tasks,
+            "max_size": max_size,
+            "cut_s": cut_s if kind == "cut" else None,
+        },
+        ended_at=ended_at,
+        victim=victim.name,
+        victim_host_id=run.host_id,
+    )
+
+
+def _watch_return(
+    cluster: Cluster, stale: list[str], restored_at: float, observe_s: float
+) -> dict[str, float]:
+    """After the link is back: when each stale agent's heartbeats reached the supervisor
+    again (seconds after the restore), watched until the victim host replaced its stale
+    agents (their processes gone, a new agent READY there) or ``observe_s`` passed."""
+    import psutil
+
+    from hms_celery.agents import registry
+    from hms_celery.healing.heartbeats import HeartbeatStore, redis_client
+
+    beats = HeartbeatStore(redis_client())
+    run = next(r for r in cluster.runs if set(stale) <= set(r.agents))
+    pids = {a: (registry.get_agent(a) or {}).get("pid") for a in stale}
+    back: dict[str, float] = {}
+    deadline = restored_at + observe_s
+    while time.time() < deadline:
+        now_beats = beats.all()
+        for agent in stale:
+            seen = (now_beats.get(agent) or {}).get("seen")
+            if agent not in back and seen and seen > restored_at:
+                back[agent] = round(seen - restored_at, 2)
+        gone = all(not pid or not psutil.pid_exists(pid) for pid in pids.values())
+        replaced = any(
+            a["host_id"] == run.host_id and a["id"] not in stale and a["state"] == "READY"
+            for a in registry.list_agents(include_ended=False)
+        )
+        if gone and replaced:
+            break
+        time.sleep(0.25)
+    return back
+
+
+def _figures(
+    *,
+    kind: str,
+    t0: float,
+    restored_at: float | None,
+    stale: list[str],
+    stale_pids: dict[str, int | None],
+    in_flight: list[str],
+    task_ids: list[str],
+    finals: dict[str, dict[str, Any]],
+    killed: list[int],
+    heartbeat_back: dict[str, float],
+    settings: dict[str, Any],
+    ended_at: float,
+    victim: str,
+    victim_host_id: str,
+) -> dict[str, Any]:
+    import psutil
+
+    from hms_celery.agents import registry
+    from hms_celery.store import repository
+
+    lost = sorted(t for t in task_ids if finals[t]["state"] != "DONE")
+    committed: dict[str, int] = {}
+    results: dict[str, int] = {}
+    for task_id in task_ids:
+        attempts = finals[task_id]["attempts"]
+        committed[task_id] = sum(
+            1 for a in attempts if a["outcome"] and a["outcome"] not in NOT_COMMITTED
+        )
+        results[task_id] = repository.count_results(task_id)
+    twice = sorted(t for t in task_ids if committed[t] > 1 or results[t] > 1)
+
+    agents: dict[str, Any] = {}
+    for agent in stale:
+        history = registry.transitions(agent)
+        failed = next((h for h in history if h["to"] == "FAILED"), None)
+        after = history[history.index(failed) + 1 :] if failed else []
+        events = repository.audit_events(subject=agent, limit=None)
+        pid = stale_pids.get(agent)
+        agents[agent] = {
+            "failed_s": _rel(failed["at"], t0) if failed else None,
+            "reason": failed["reason"] if failed else None,
+            # FAILED is final but for TERMINATED: anything else after it fights the supervisor
+            "after_failed": [(h["to"], _rel(h["at"], t0), h["reason"]) for h in after],
+            "respawns": sum(1 for e in events if e["action"] == "recovery.respawn"),
+            "recovery": [
+                (e["action"], _rel(e["at"], t0)) for e in events if "recovery" in e["action"]
+            ],
+            "heartbeat_back_s": heartbeat_back.get(agent),
+            "process_alive_at_end": bool(pid and psutil.pid_exists(pid)),
+            "state_at_end": (registry.get_agent(agent) or {}).get("state"),
+        }
+
+    # What the victim host's stale agents did with the store, from their attempts.
+    stale_attempts = [
+        {
+            "task": task_id,
+            "agent": a["agent"],
+            "started_s": _rel(a["started_at"], t0),
+            "ended_s": _rel(a["ended_at"], t0),
+            "outcome": a["outcome"],
+        }
+        for task_id in task_ids
+        for a in finals[task_id]["attempts"]
+        if a["agent"] in stale
+    ]
+    refused = [
+        e
+        for e in repository.audit_events(action="result.duplicate", limit=None)
+        if e["subject"] in task_ids
+    ]
+    duplicates = [e for e in refused if e["actor"] in stale]
+    requeues = repository.audit_events(action="task.requeued", limit=None)
+    reruns: dict[str, Any] = {}
+    for task_id in in_flight:
+        final = finals[task_id]
+        elsewhere = [a for a in final["attempts"] if a["agent"] not in stale]
+        # The winning attempt's end, not the task's finished_at: a stale agent stamps that
+        # when its proof ends, and its commit may reach the store only after the cut.
+        won = next(
+            (a for a in final["attempts"] if a["outcome"] and a["outcome"] not in NOT_COMMITTED),
+            None,
+        )
+        reruns[task_id] = {
+            "requeued_s": [
+                _rel(e["at"], t0)
+                for e in requeues
+                if e["subject"] == task_id and e["details"].get("agent") in stale
+            ],
+            "rerun_started_s": _rel(elsewhere[0]["started_at"], t0) if elsewhere else None,
+            "rerun_outcomes": [a["outcome"] for a in elsewhere],
+            "committed_s": _rel(won["ended_at"], t0) if won else None,
+            "committed_by": final["agent"],
+            "committed_by_stale": final["agent"] in stale,
+            "verdict": final["verdict"],
+        }
+    replacements = [
+        a for a in registry.list_agents() if a["host_id"] == victim_host_id and a["id"] not in stale
+    ]
+    committed_times = [r["committed_s"] for r in reruns.values() if r["committed_s"] is not None]
+    return {
+        "scenario": kind,
+        "victim": victim,
+        "settings": settings,
+        "killed_pids": len(killed),
+        "restored_s": round(restored_at - t0, 2) if restored_at else None,
+        "stale_agents": agents,
+        "agents_failed_s": max(
+            (a["failed_s"] for a in agents.values() if a["failed_s"] is not None), default=None
+        ),
+        "in_flight": in_flight,
+        "reruns": reruns,
+        "last_in_flight_committed_s": max(committed_times, default=None),
+        "tasks": len(task_ids),
+        "verdicts": sorted({str(finals[t]["verdict"]) for t in task_ids}),
+        "lost": lost,
+        "committed_twice": twice,
+        "results_per_task": sorted(set(results.values())),
+        "committed_by": {t: finals[t]["agent"] for t in task_ids},
+        "stale_attempts": stale_attempts,
+        # Every commit the store refused (a result was there): a stale agent's, or a re-run's
+        # that the stale agent beat.
+        "refused_commits": [(e["subject"], e["actor"], _rel(e["at"], t0)) for e in refused],
+        "rejected_commits": [(e["subject"], e["actor"], _rel(e["at"], t0)) for e in duplicates],
+        "replacements": [(a["id"], a["state"], _rel(a["started_at"], t0)) for a in replacements],
+        "all_done_s": round(ended_at - t0, 2),
+    }
