@@ -178,7 +178,7 @@ def export_smt2(family: str, directory: Path) -> None:
 
     from hms_celery.genetic import families
     from hms_celery.verification.request import ProofRequest
-    from hms_celery.verification.z3_backend import compile_statement
+    from hms_celery.verification.z3_compile import compile_statement
 
     directory.mkdir(parents=True, exist_ok=True)
     train, heldout = families.split(family)

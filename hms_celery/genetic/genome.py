@@ -25,14 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hms_celery.verification.strategy import (
-    PREPROCESS_STEPS,
-    SOUND_TACTICS,
-    ParamValue,
-    Strategy,
-    available_tactics,
-    tactic_param_kinds,
-)
+from hms_celery.verification.strategy import PREPROCESS_STEPS, SOUND_TACTICS, Strategy
+from hms_celery.verification.z3_params import ParamValue, available_tactics, tactic_param_kinds
 
 Genome = dict[str, Any]
 

@@ -3,13 +3,12 @@ catalogue and verdicts.  Import the public API from here; add one line per new e
 
 from hms_celery.verification.ast import Definition, Statement
 from hms_celery.verification.catalogue import (
-    Claim,
-    ClaimProblem,
     default_catalogue_path,
     find_claim,
     load_catalogue,
     read_catalogue,
 )
+from hms_celery.verification.claims import Claim, ClaimProblem
 from hms_celery.verification.definitions import default_workspace, load_definitions
 from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.verdict import ProofOutcome, Verdict

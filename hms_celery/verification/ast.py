@@ -329,3 +329,16 @@ class Statement:
     goal: Expr
     source: str = ""
     definitions: dict[str, Definition] = field(default_factory=dict, compare=False, hash=False)
+
+
+#: ASCII spellings of the comparison operators (a hand-built AST may use them) → Lean's.
+CMP_ALIASES = {"!=": "≠", "<=": "≤", ">=": "≥", "==": "="}
+
+
+def arrow_parts(ty: Type) -> tuple[list[Type], Type]:
+    """``A → B → C`` as ``([A, B], C)`` (a non-arrow type: ``([], ty)``)."""
+    doms: list[Type] = []
+    while isinstance(ty, Arrow):
+        doms.append(ty.dom)
+        ty = ty.cod
+    return doms, ty

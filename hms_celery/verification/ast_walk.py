@@ -29,13 +29,17 @@ def children(e: Any) -> Iterator[Any]:
             yield v
 
 
-def nodes(e: Any) -> Iterator[Any]:
-    """Every node of ``e``, ``e`` included (types too)."""
+def nodes(e: Any, *, stop: Callable[[Any], bool] | None = None) -> Iterator[Any]:
+    """Every node of ``e``, ``e`` included (types too), in pre-order, left to right; the
+    children of a node for which ``stop(node)`` holds are not visited.
+
+    Works on any tree of dataclasses (the surface ``S*`` nodes too); positions are skipped."""
     stack = [e]
     while stack:
         x = stack.pop()
         yield x
-        stack.extend(children(x))
+        if stop is None or not stop(x):
+            stack.extend(reversed(list(children(x))))
 
 
 def binders(e: Any) -> set[str]:

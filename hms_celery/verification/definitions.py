@@ -20,8 +20,9 @@ from pathlib import Path
 
 from hms_celery.errors import CatalogueError, StatementError
 from hms_celery.verification.ast import Definition
-from hms_celery.verification.elaborate import _names, elaborate_definition
-from hms_celery.verification.parser import SDef, parse_definition
+from hms_celery.verification.elaborate import elaborate_definition
+from hms_celery.verification.parser import parse_definition
+from hms_celery.verification.surface import SDef, surface_names
 
 _MODIFIERS = re.compile(
     r"^((?:@\[[^\]]*\]\s*)*(?:(?:noncomputable|private|protected|nonrec)\s+)*)(\w+)"
@@ -123,7 +124,7 @@ def _elaborate(items: list[_Item]) -> dict[str, Definition]:
     while pending:
         progress = False
         for name, it in list(pending.items()):
-            refs = {n.rsplit(".", 1)[-1] for n in _names(it.sdef.body)}
+            refs = {n.rsplit(".", 1)[-1] for n in surface_names(it.sdef.body)}
             refs -= {p.name for p in it.sdef.params}
             if (refs & set(pending)) - {name}:
                 continue

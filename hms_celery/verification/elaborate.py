@@ -15,14 +15,18 @@ The elaborator follows Lean 4 / Mathlib:
   by unifying the argument types with the parameter types.
 
 Every error is a :class:`~hms_celery.errors.StatementError` with the position of the culprit.
+
+Kept whole on purpose (~1,000 lines): :class:`Elaborator` is one mutually recursive algorithm
+(inference, numeric trees, binders, calls share its scope and metavariables); its type-level
+helpers are :mod:`.elab_types`, its message renderings :mod:`.elab_messages`, and statement
+assembly is the front end's (:mod:`.frontend`).
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -57,13 +61,25 @@ from hms_celery.verification.ast import (
     Quant,
     Range,
     Scalar,
-    Statement,
     Sum,
     Type,
     Var,
 )
-from hms_celery.verification.parser import (
-    LEAN_IDENT,
+from hms_celery.verification.ast_walk import nodes
+from hms_celery.verification.elab_messages import show_atom, show_expr, show_surface, show_type
+from hms_celery.verification.elab_types import (
+    above,
+    codomain,
+    depends,
+    first_known,
+    has_nezero,
+    mentions_any,
+    numeric_type,
+    subst_type,
+    type_names,
+    unify,
+)
+from hms_celery.verification.surface import (
     SAbs,
     SApp,
     SAscribe,
@@ -89,15 +105,12 @@ from hms_celery.verification.parser import (
     TFin,
     TProp,
     TScalar,
-    canonical_name,
-    parse_expression,
-    parse_type,
+    surface_names,
 )
 
 BUILTINS = {"abs": 1, "min": 2, "max": 2, "Not": 1, "Finset.sum": 2, "Fin.val": 1}
 RANGE_NAMES = ("Finset.range", "range")
 UNIV_NAMES = ("Finset.univ", "univ")
-_LABEL = re.compile(r"^(\s*)([^\W\d][\w'.]*)(\s*):(?!=)")
 _FIN_FIELDS = ("val",)  # `i.val`: the ℕ value of `i : Fin n`
 _ARITH_NODES = (SBin, SNeg, SPow, SNum)
 _PROP_NODES = (SCmp, SNot, SLogic, SQuant, SBool)
@@ -225,7 +238,7 @@ class Elaborator:
         if isinstance(s, SIte):
             # `ite c t e : α`: α is fixed by the first branch whose type is known (Lean
             # elaborates the arguments in order; a numeral waits for the other branch)
-            return _first_known(self.infer(b, scope) for b in (s.then, s.orelse))
+            return first_known(self.infer(b, scope) for b in (s.then, s.orelse))
         if isinstance(s, SAscribe):
             return self.elab_type(s.ty, scope, allow_prop=True)
         if isinstance(s, SSum):
@@ -266,11 +279,11 @@ class Elaborator:
                     if isinstance(lam, SLambda):
                         inner = {**scope, lam.binder.name: MetaVar(lam.binder.name)}
                         return self.infer(lam.body, inner)
-                    return _codomain(self.infer(lam, scope), 1)
+                    return codomain(self.infer(lam, scope), 1)
                 if r == "Fin.val":
                     return NAT
                 # min/max/abs: α is fixed by the first argument whose type is known
-                return _first_known(self.infer(a, scope) for a in s.args)
+                return first_known(self.infer(a, scope) for a in s.args)
             if isinstance(r, Definition):
                 t = self.call(r, list(s.args), s, scope, build=False).ty
                 n_explicit = sum(not p.implicit for p in r.params)
@@ -288,7 +301,9 @@ class Elaborator:
     def peel_arrows(self, ft: Type | None, s: SApp) -> Type:
         for arg in s.args:
             if not isinstance(ft, Arrow):
-                raise self.error(arg, f"too many arguments: {_show(s.fn)} is not a function here")
+                raise self.error(
+                    arg, f"too many arguments: {show_surface(s.fn)} is not a function here"
+                )
             ft = ft.cod
         assert ft is not None
         return ft
@@ -349,7 +364,7 @@ class Elaborator:
     def mismatch(self, s: Any, got: Type, expected: Type) -> StatementError:
         return self.error(
             s,
-            f"type mismatch: {_show(s)} has type {show_type(got)} "
+            f"type mismatch: {show_surface(s)} has type {show_type(got)} "
             f"but {show_type(expected)} is expected",
         )
 
@@ -366,8 +381,8 @@ class Elaborator:
                 return Cast(e, target)
         if isinstance(target, FinT) and isinstance(e.ty, Scalar) and e.ty.num is Num.NAT:
             raise self.error(
-                s, f"type mismatch: {_show(s)} has type ℕ but {show_type(target)} is expected; "
-                "HMS does not cast ℕ into Fin (Lean would reduce it modulo the size)",
+                s, f"type mismatch: {show_surface(s)} has type ℕ but {show_type(target)} is "
+                "expected; HMS does not cast ℕ into Fin (Lean would reduce it modulo the size)",
             )  # fmt: skip
         raise self.mismatch(s, e.ty, target)
 
@@ -379,7 +394,9 @@ class Elaborator:
 
     def untyped_coe(self, s: SCoe) -> StatementError:
         return self.error(
-            s, f"cannot tell what type ↑{_atom(s.arg)} coerces to; write (↑{_atom(s.arg)} : ℝ)"
+            s,
+            f"cannot tell what type ↑{show_atom(s.arg)} coerces to; "
+            f"write (↑{show_atom(s.arg)} : ℝ)",
         )
 
     # ----- numeric trees (Lean's binop% / binrel%)
@@ -394,25 +411,29 @@ class Elaborator:
         for leaf, t in typed:
             if not isinstance(t, (Scalar, FinT)):
                 if isinstance(t, PropT):
-                    raise self.error(leaf, f"a proposition ({_show(leaf)}) is used as a number")
+                    raise self.error(
+                        leaf, f"a proposition ({show_surface(leaf)}) is used as a number"
+                    )
                 raise self.error(
-                    leaf, f"{_show(leaf)} has type {show_type(t)}, but a number is expected"
+                    leaf, f"{show_surface(leaf)} has type {show_type(t)}, but a number is expected"
                 )
             if top is None or t == top:
                 top = t if top is None else top
             elif isinstance(top, Scalar) and isinstance(t, Scalar):
                 top = t if t.num.rank > top.num.rank else top
             elif isinstance(top, FinT) and isinstance(t, Scalar):
-                if t.num in (Num.NAT, Num.INT) and _nezero(top.size):
+                if t.num in (Num.NAT, Num.INT) and has_nezero(top.size):
                     raise self.error(
-                        leaf, f"{_show(leaf)} : {show_type(t)} is mixed with {show_type(top)} "
-                        f"values: Lean would cast it into {show_type(top)} (modulo the size); "
-                        "HMS does not — write (i : ℕ) or ↑i for the Fin values",
+                        leaf, f"{show_surface(leaf)} : {show_type(t)} is mixed with "
+                        f"{show_type(top)} values: Lean would cast it into {show_type(top)} "
+                        "(modulo the size); HMS does not — write (i : ℕ) or ↑i for the Fin values",
                     )  # fmt: skip
                 top = t  # Fin n ↑ ℕ ↑ …: the Fin leaves are coerced up
             elif isinstance(top, FinT) and isinstance(t, FinT):
                 raise self.error(
-                    leaf, f"{_show(leaf)} has type {show_type(t)} but {show_type(top)} is expected"
+                    leaf,
+                    f"{show_surface(leaf)} has type {show_type(t)} "
+                    f"but {show_type(top)} is expected",
                 )
             # else: top is a Scalar and t a Fin: the Fin leaf is coerced up to top
         return top
@@ -453,7 +474,7 @@ class Elaborator:
             top = self.default_type(roots, neg=neg, decimal=decimal)
         if isinstance(expected, (Scalar, FinT)) and top != expected:
             bad, got = next(
-                ((leaf, t) for leaf, t in typed if t != expected and _above(t, expected)),
+                ((leaf, t) for leaf, t in typed if t != expected and above(t, expected)),
                 (roots[0], top),
             )
             raise self.mismatch(bad, got, expected)
@@ -495,18 +516,11 @@ class Elaborator:
             return None
 
     def first_decimal(self, roots: Sequence[SExpr]) -> SNum:
-        stack = list(reversed(roots))
-        while stack:
-            s = stack.pop()
-            if isinstance(s, SNum) and s.decimal:
-                return s
-            if is_dataclass(s):
-                for f in reversed(fields(s)):
-                    v = getattr(s, f.name)
-                    if isinstance(v, tuple):
-                        stack.extend(reversed(v))
-                    elif is_dataclass(v) and not isinstance(v, Pos):
-                        stack.append(v)  # type: ignore[arg-type]
+        """The first decimal literal of ``roots`` in source order."""
+        for root in roots:
+            for s in nodes(root):
+                if isinstance(s, SNum) and s.decimal:
+                    return s
         raise AssertionError("no decimal literal")  # pragma: no cover
 
     def build(
@@ -520,7 +534,7 @@ class Elaborator:
         if isinstance(s, SNeg):
             if ty == NAT:
                 raise self.error(
-                    s, f"ℕ has no negation: {_show(s)} is a natural number; "
+                    s, f"ℕ has no negation: {show_surface(s)} is a natural number; "
                     "cast it, e.g. -(x : ℤ)",
                 )  # fmt: skip
             return Neg(self.build(s.arg, scope, ty, types), ty)
@@ -533,7 +547,7 @@ class Elaborator:
         return self.leaf(s, scope, ty, types.get(id(s), self.infer(s, scope)))
 
     def exponent(self, s: SExpr, scope: Scope) -> Expr:
-        t = _numeric(self.infer(s, scope))
+        t = numeric_type(self.infer(s, scope))
         if t is not None and t.num is not Num.NAT:
             raise self.error(
                 s, f"the exponent of '^' must be a natural number (ℕ), not {show_type(t)}"
@@ -571,7 +585,7 @@ class Elaborator:
             raise self.error(s, f"decimal literal {s.text} cannot have type {show_type(ty)}")
         if isinstance(ty.size, Lit) and ty.size.value == 0:
             raise self.error(s, f"Fin 0 has no elements, so {s.text} cannot have type Fin 0")
-        if not _nezero(ty.size):
+        if not has_nezero(ty.size):
             raise self.error(
                 s, f"the numeral {s.text} of type {show_type(ty)} needs an instance NeZero "
                 f"({show_expr(ty.size)}), which Lean cannot find for a variable size; "
@@ -582,7 +596,7 @@ class Elaborator:
     def unassigned_metas(self, s: Any, scope: Scope) -> list[MetaVar]:
         """Metavariables of ``scope`` still unknown and mentioned in ``s`` (approximately)."""
         out: list[MetaVar] = []
-        for name in _names(s):
+        for name in surface_names(s):
             m = scope.get(name)
             if isinstance(m, MetaVar) and m.ty is None and m not in out:
                 out.append(m)
@@ -725,9 +739,9 @@ class Elaborator:
         if decimal:
             dec = self.first_decimal(roots)
             raise self.error(
-                dec, f"the decimal literal {_show(dec)} has no type here, so Lean makes it a "
-                "Float (its `OfScientific Float` default instance); HMS has no Float — give "
-                f"it a type, e.g. ({_show(dec)} : ℝ)",
+                dec, f"the decimal literal {show_surface(dec)} has no type here, so Lean makes "
+                "it a Float (its `OfScientific Float` default instance); HMS has no Float — give "
+                f"it a type, e.g. ({show_surface(dec)} : ℝ)",
             )  # fmt: skip
         return INT if neg else NAT
 
@@ -833,11 +847,13 @@ class Elaborator:
             if not isinstance(fn.ty, Arrow):
                 raise self.error(
                     a,
-                    f"too many arguments: {_show(head)} has type {show_type(fn.ty)}, "
+                    f"too many arguments: {show_surface(head)} has type {show_type(fn.ty)}, "
                     "not a function",
                 )
             fn = App(
-                fn, self.elab_arg(a, scope, fn.ty.dom, f"argument of {_show(head)}"), fn.ty.cod
+                fn,
+                self.elab_arg(a, scope, fn.ty.dom, f"argument of {show_surface(head)}"),
+                fn.ty.cod,
             )
         return fn
 
@@ -899,21 +915,21 @@ class Elaborator:
         subst: dict[str, Expr] = {}
         deferred: list[tuple[int, Param, SExpr]] = []
         for i, (p, a) in enumerate(zip(explicit, args, strict=False)):
-            want = _subst_type(p.ty, subst)
-            if _mentions(want, implicit - set(subst)):
+            want = subst_type(p.ty, subst)
+            if mentions_any(want, implicit - set(subst)):
                 if isinstance(a, SLambda):
                     deferred.append((i, p, a))
                     continue
                 got = self.infer(a, scope)
                 if got is not None:
-                    _unify(want, got, implicit, subst)
-                want = _subst_type(p.ty, subst)
-            if build or _depends(d, p.name):
+                    unify(want, got, implicit, subst)
+                want = subst_type(p.ty, subst)
+            if build or depends(d, p.name):
                 subst[p.name] = self.call_arg(d, i, p, a, want, scope)
         for i, p, a in deferred:
-            want = _subst_type(p.ty, subst)
-            if _mentions(want, implicit - set(subst)) and build:
-                missing = sorted(_names_in_type(want) & (implicit - set(subst)))
+            want = subst_type(p.ty, subst)
+            if mentions_any(want, implicit - set(subst)) and build:
+                missing = sorted(type_names(want) & (implicit - set(subst)))
                 raise self.error(
                     a, f"cannot infer the implicit argument {', '.join(missing)} of {d.name} "
                     "from this function; give its binder a type",
@@ -925,7 +941,7 @@ class Elaborator:
             raise self.error(
                 node, f"cannot infer the implicit argument {', '.join(missing)} of {d.name}"
             )
-        ret = _subst_type(d.ret, subst)
+        ret = subst_type(d.ret, subst)
         if not build:
             return _Call((), ret)
         return _Call(tuple(subst[p.name] for p in d.params), ret)
@@ -934,80 +950,8 @@ class Elaborator:
         return self.elab_arg(a, scope, want, f"argument {i + 1} ({p.name}) of {d.name}")
 
 
-# --------------------------------------------------------------------------- helpers
-
-
 def _var(name: str, ty: Type) -> Expr:
     return Var(name, ty)
-
-
-def show_type(t: Any) -> str:
-    """Lean-style rendering of a core type (``Fin n → ℝ``) for messages."""
-    if isinstance(t, Arrow):
-        dom = show_type(t.dom)
-        return (
-            f"({dom}) → {show_type(t.cod)}"
-            if isinstance(t.dom, Arrow)
-            else f"{dom} → {show_type(t.cod)}"
-        )
-    if isinstance(t, FinT):
-        size = show_expr(t.size)
-        return f"Fin {size}" if isinstance(t.size, (Var, Lit)) else f"Fin ({size})"
-    return str(t)
-
-
-def show_expr(e: Any) -> str:
-    """Lean-style rendering of a (small) core expression, e.g. the size of a ``Fin``."""
-    if isinstance(e, Var):
-        return e.name
-    if isinstance(e, Lit):
-        v = e.value
-        return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
-    if isinstance(e, BinOp):
-        return f"{show_expr(e.left)} {e.op} {show_expr(e.right)}"
-    if isinstance(e, Cast):
-        return f"↑{show_expr(e.arg)}"
-    return type(e).__name__
-
-
-def _numeric(t: Type | None) -> Scalar | None:
-    if isinstance(t, FinT):
-        return NAT
-    return t if isinstance(t, Scalar) else None
-
-
-def _first_known(types: Iterable[Type | None]) -> Type | None:
-    """The first known type (Lean fixes a polymorphic ``α`` from the first argument)."""
-    for t in types:
-        if t is not None:
-            return PROP if isinstance(t, PropT) else t
-    return None
-
-
-def _nezero(size: Expr) -> bool:
-    """Can Lean synthesize ``NeZero size``?  For a positive literal and for ``e + k``
-    (``NeZero.succ``, k ≥ 1 a literal), not for a variable."""
-    if isinstance(size, Lit):
-        return size.value > 0
-    return (
-        isinstance(size, BinOp) and size.op == "+"
-        and isinstance(size.right, Lit) and size.right.value >= 1
-    )  # fmt: skip
-
-
-def _above(t: Type, expected: Type) -> bool:
-    """Is ``t`` a type that does not coerce to ``expected`` inside a tree?"""
-    if isinstance(t, Scalar) and isinstance(expected, Scalar):
-        return t.num.rank > expected.num.rank
-    return not (isinstance(t, FinT) and isinstance(expected, Scalar))
-
-
-def _codomain(t: Type | None, k: int) -> Type | None:
-    for _ in range(k):
-        if not isinstance(t, Arrow):
-            return None
-        t = t.cod
-    return t
 
 
 def _collect_leaves(s: SExpr, out: list[SExpr]) -> None:
@@ -1020,250 +964,6 @@ def _collect_leaves(s: SExpr, out: list[SExpr]) -> None:
         _collect_leaves(s.base, out)
     else:
         out.append(s)
-
-
-def _names(s: Any) -> Iterable[str]:
-    """Every identifier mentioned in a surface node (binders not subtracted)."""
-    if isinstance(s, SName):
-        yield s.name
-    elif is_dataclass(s):
-        for f in fields(s):
-            v = getattr(s, f.name)
-            if isinstance(v, tuple):
-                for x in v:
-                    yield from _names(x)
-            elif is_dataclass(v) and not isinstance(v, Pos):
-                yield from _names(v)
-
-
-def _subst_expr(e: Any, subst: Mapping[str, Expr]) -> Any:
-    if isinstance(e, Var):
-        return subst.get(e.name, e)
-    if not is_dataclass(e):
-        return e
-    changes = {}
-    for f in fields(e):
-        v = getattr(e, f.name)
-        if is_dataclass(v):
-            changes[f.name] = _subst_expr(v, subst)
-        elif isinstance(v, tuple):
-            changes[f.name] = tuple(_subst_expr(x, subst) for x in v)
-    return replace(e, **changes) if changes else e  # type: ignore[type-var]  # e is an instance
-
-
-def _subst_type(t: Type, subst: Mapping[str, Expr]) -> Type:
-    return _subst_expr(t, subst) if subst else t
-
-
-def _names_in_type(t: Any) -> set[str]:
-    if isinstance(t, Var):
-        return {t.name}
-    out: set[str] = set()
-    if is_dataclass(t):
-        for f in fields(t):
-            v = getattr(t, f.name)
-            if is_dataclass(v):
-                out |= _names_in_type(v)
-            elif isinstance(v, tuple):
-                for x in v:
-                    out |= _names_in_type(x)
-    return out
-
-
-def _mentions(t: Type, names: set[str]) -> bool:
-    return bool(names) and bool(_names_in_type(t) & names)
-
-
-def _depends(d: Definition, name: str) -> bool:
-    """Does a parameter type or the result type of ``d`` mention the parameter ``name``?"""
-    return any(name in _names_in_type(p.ty) for p in d.params) or name in _names_in_type(d.ret)
-
-
-def _unify(pattern: Type, actual: Type, implicit: set[str], subst: dict[str, Expr]) -> None:
-    """Bind implicit parameters so that ``pattern`` matches ``actual`` (sizes of ``Fin``)."""
-    if isinstance(pattern, FinT) and isinstance(actual, FinT):
-        size = pattern.size
-        if isinstance(size, Var) and size.name in implicit and size.name not in subst:
-            subst[size.name] = actual.size
-    elif isinstance(pattern, Arrow) and isinstance(actual, Arrow):
-        _unify(pattern.dom, actual.dom, implicit, subst)
-        _unify(pattern.cod, actual.cod, implicit, subst)
-
-
-def _show(s: Any) -> str:
-    """A short rendering of a surface node for messages."""
-    if isinstance(s, SName):
-        return s.name
-    if isinstance(s, SNum):
-        return s.text
-    if isinstance(s, SApp):
-        return " ".join([_show(s.fn), *(_atom(a) for a in s.args)])
-    if isinstance(s, SBin):
-        return f"{_show(s.left)} {s.op} {_show(s.right)}"
-    if isinstance(s, SNeg):
-        return f"-{_atom(s.arg)}"
-    if isinstance(s, SPow):
-        return f"{_atom(s.base)} ^ {_atom(s.exp)}"
-    if isinstance(s, SAbs):
-        return f"|{_show(s.arg)}|"
-    if isinstance(s, SCmp):
-        return f"{_show(s.left)} {s.op} {_show(s.right)}"
-    if isinstance(s, SSum):
-        return f"∑ {s.binder.name}, {_show(s.body)}"
-    if isinstance(s, SAscribe):
-        return f"({_show(s.expr)} : …)"
-    return "this expression"
-
-
-def _atom(s: Any) -> str:
-    text = _show(s)
-    return text if isinstance(s, (SName, SNum, SAbs)) else f"({text})"
-
-
-# --------------------------------------------------------------------------- statements
-
-
-def _prefixed(exc: StatementError, what: str, source: str) -> StatementError:
-    """Re-raise an error of a part (assumption / variable type) saying which part it is."""
-    err = StatementError(
-        f"{what}: {exc.message}", line=exc.line, column=exc.column, expected=exc.expected,
-        source=source,
-    )  # fmt: skip
-    where = f"{exc.line}:{exc.column}: " if exc.line else ""
-    err.args = (f"{what}: {where}{exc.message}",)
-    return err
-
-
-def _strip_label(text: str) -> SExpr:
-    """Parse an assumption, dropping an ``h_name:`` label (replaced by spaces: same columns)."""
-    m = _LABEL.match(text)
-    if m:
-        try:
-            return parse_expression(" " * m.end() + text[m.end() :])
-        except StatementError as exc:
-            try:
-                return parse_expression(text)
-            except StatementError:
-                raise exc from None
-    return parse_expression(text)
-
-
-def _peel(goal: Expr, variables: list[Param], hypotheses: list[Expr]) -> Expr:
-    names = {p.name for p in variables}
-    while True:
-        if isinstance(goal, Quant) and goal.kind == "forall" and goal.var not in names:
-            variables.append(Param(goal.var, goal.dom))
-            names.add(goal.var)
-            goal = goal.body
-        elif isinstance(goal, Logic) and goal.op == "→":
-            hypotheses.append(goal.left)
-            goal = goal.right
-        else:
-            return goal
-
-
-def _calls(e: Any) -> Iterable[str]:
-    if isinstance(e, Call):
-        yield e.name
-    if is_dataclass(e):
-        for f in fields(e):
-            v = getattr(e, f.name)
-            if is_dataclass(v):
-                yield from _calls(v)
-            elif isinstance(v, tuple):
-                for x in v:
-                    yield from _calls(x)
-
-
-def used_definitions(
-    names: Iterable[str], definitions: Mapping[str, Definition]
-) -> dict[str, Definition]:
-    """``names`` and every definition their bodies call, in the order of ``definitions``."""
-    todo, seen = list(names), set()
-    while todo:
-        n = todo.pop()
-        if n in seen or n not in definitions:
-            continue
-        seen.add(n)
-        todo.extend(_calls(definitions[n].body))
-    return {k: d for k, d in definitions.items() if k in seen}
-
-
-def elaborate_statement(
-    text: str,
-    assumptions: Sequence[str],
-    variables: Mapping[str, str],
-    definitions: Mapping[str, Definition],
-) -> Statement:
-    """Parse and elaborate a claim (see
-    :func:`~hms_celery.verification.frontend.parse_statement`)."""
-    if isinstance(assumptions, str):
-        assumptions = [assumptions]
-    try:
-        return _elaborate_statement(text, assumptions, variables, definitions)
-    except RecursionError:  # the parser's nesting limits should make this unreachable
-        raise StatementError(
-            "the statement is nested too deeply", line=1, column=1, source=text
-        ) from None
-
-
-def _variable_name_ok(name: str) -> bool:
-    return bool(LEAN_IDENT.fullmatch(name)) or (
-        name.startswith("«") and name.endswith("»") and "»" not in name[1:-1] and len(name) > 2
-    )
-
-
-def _bad_name_column(name: str) -> int:
-    """1-based column of the first character that makes ``name`` not an identifier."""
-    m = LEAN_IDENT.match(name)
-    return (m.end() if m else 0) + 1
-
-
-def _elaborate_statement(
-    text: str,
-    assumptions: Sequence[str],
-    variables: Mapping[str, str],
-    definitions: Mapping[str, Definition],
-) -> Statement:
-    used: set[str] = set()
-    scope: Scope = {}
-    params: list[Param] = []
-    for raw_name, type_text in variables.items():
-        name = canonical_name(raw_name) if isinstance(raw_name, str) else raw_name
-        if not isinstance(name, str) or not _variable_name_ok(name):
-            bad = _bad_name_column(name) if isinstance(name, str) else 1
-            raise StatementError(
-                f"variable name {name!r} is not a Lean identifier (at column {bad} of the name)",
-                line=1, column=bad, source=str(name),
-            )  # fmt: skip
-        try:
-            ty = Elaborator(definitions, str(type_text)).elab_type(
-                parse_type(str(type_text)), scope
-            )
-        except StatementError as exc:
-            raise _prefixed(exc, f"type of variable {name}", str(type_text)) from None
-        scope[name] = ty
-        params.append(Param(name, ty))
-
-    el = Elaborator(definitions, text, used)
-    body = el.elab(parse_expression(text), scope, PROP)
-    hypotheses: list[Expr] = []
-    goal = _peel(body, params, hypotheses)
-    scope = {p.name: p.ty for p in params}
-
-    given: list[Expr] = []
-    for i, a in enumerate(assumptions, 1):
-        try:
-            given.append(Elaborator(definitions, a, used).elab(_strip_label(a), scope, PROP))
-        except StatementError as exc:
-            raise _prefixed(exc, f"assumption {i}", a) from None
-    return Statement(
-        variables=tuple(params),
-        hypotheses=tuple(given + hypotheses),
-        goal=goal,
-        source=text,
-        definitions=used_definitions(used, definitions),
-    )
 
 
 def elaborate_definition(

@@ -24,7 +24,6 @@ from .limits import TooLarge, Unroller, check_number, check_power
 
 Value = Any  # Fraction | bool | Callable[[Value], Value]
 
-_CMP_ALIASES = {"!=": "≠", "<=": "≤", ">=": "≥", "==": "="}
 _LOGIC_ALIASES = {"/\\": "∧", "\\/": "∨", "->": "→", "<->": "↔", "and": "∧", "or": "∨"}
 
 
@@ -107,7 +106,7 @@ def fin_size(ty: A.Type, size_value: Any) -> int | None:
 
 
 def compare(op: str, a: Any, b: Any) -> bool:
-    op = _CMP_ALIASES.get(op, op)
+    op = A.CMP_ALIASES.get(op, op)
     if op == "=":
         return bool(a == b)
     if op == "≠":
@@ -321,14 +320,6 @@ def _shown(text: Any) -> str:
     return repr(text) if len(text) <= 80 else f"{text[:40]!r}… ({len(text)} characters)"
 
 
-def _arrow_parts(ty: A.Type) -> tuple[list[A.Type], A.Type]:
-    doms: list[A.Type] = []
-    while isinstance(ty, A.Arrow):
-        doms.append(ty.dom)
-        ty = ty.cod
-    return doms, ty
-
-
 def decode_value(
     ty: A.Type, data: Any, env: Mapping[str, Value], name: str = "value", evaluator: Any = None
 ) -> Value:
@@ -348,7 +339,7 @@ def decode_value(
             raise EvalError(f"{name}: index {value} is outside Fin {size}")
         return value
     if isinstance(ty, A.Arrow):
-        doms, cod = _arrow_parts(ty)
+        doms, cod = A.arrow_parts(ty)
         if all(isinstance(d, A.FinT) for d in doms):
             return _decode_vector(ty, data, env, name, ev)
         return _decode_table(doms, cod, data, name)

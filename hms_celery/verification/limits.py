@@ -1,6 +1,6 @@
 """Size limits of the exact arithmetic and of the unrolling done by the compiler and evaluator.
 
-Both :class:`~hms_celery.verification.z3_backend.Compiler` and the exact evaluator of
+Both :class:`~hms_celery.verification.z3_compile.Compiler` and the exact evaluator of
 :mod:`~hms_celery.verification.exact` compute concrete values in Python and unroll sums,
 finite quantifiers and powers of symbolic terms.  Without bounds a short statement such as
 ``(3 : ℕ) ^ 3 ^ 3 ^ 3 ^ 3 > 0`` or ``∑ i in Finset.range 500000000, i ≥ 0`` keeps Python

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from fractions import Fraction
 
 from . import ast as A
-from .parser import LEAN_NAME
+from .surface import LEAN_NAME
 
 #: Lean 4 precedences (grammar.lark): binder forms extend as far as possible, so they get 0.
 _LEAD, _IFF, _IMP, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _APP, _MAX = (
@@ -52,7 +52,6 @@ _KEYWORDS = frozenset(
 )
 _ARITH = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "%": _MUL}
 _LOGIC_ALIASES = {"/\\": "∧", "\\/": "∨", "->": "→", "<->": "↔", "and": "∧", "or": "∨"}
-_CMP_ALIASES = {"!=": "≠", "<=": "≤", ">=": "≥", "==": "="}
 
 
 def ident(name: str) -> str:
@@ -200,7 +199,7 @@ class _Printer:
             )
             return self._apply(e.name, explicit) if explicit else (e.name, _MAX)
         if isinstance(e, A.Compare):
-            op = _CMP_ALIASES.get(e.op, e.op)
+            op = A.CMP_ALIASES.get(e.op, e.op)
             inner = _anchors(e.left, e.right)
             left = self.show(e.left, _ADD, inner)
             return f"{left} {op} {self.show(e.right, _ADD, inner)}", _CMP

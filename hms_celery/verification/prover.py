@@ -9,37 +9,31 @@ every size up to ``max_size`` is unsatisfiable the verdict is BOUNDED.
 Two solvers decide the checks: ``backend="z3"`` (with a strategy) or ``backend="cvc5"`` (the
 same compiled Z3 terms translated to cvc5: :mod:`.cvc5_backend`).  A PROVED verdict is
 *confirmed* by the other solver (cvc5 for Z3, Z3 for cvc5) on exactly the assertions found
-unsatisfiable (after preprocessing) — see :func:`confirm_proved`.  If the other solver finds
-them satisfiable the verdict is ERROR ``"solvers disagree: …"``, never PROVED.
+unsatisfiable (after preprocessing) — see :func:`~.confirm.confirm_proved`.  If the other
+solver finds them satisfiable the verdict is ERROR ``"solvers disagree: …"``, never PROVED.
 """
 
 from __future__ import annotations
 
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import z3
 
-from . import all_sizes, exact, quantifiers
+from . import all_sizes, exact, quantifiers, z3_session
 from . import ast as A
-from .solvers import SolverAnswer, SolverBackend, get_backend, other_solver
+from .backends import get_backend
+from .confirm import confirm_proved, confirm_setting
+from .product_bounds import product_bounds
+from .sizes import size_assignments, size_parameters
+from .solvers import SolverBackend
 from .strategy import Strategy, strategy_from_any
 from .verdict import ProofOutcome, Verdict
-from .z3_backend import (
-    Compiled,
-    CounterexampleError,
-    Unsupported,
-    compile_statement,
-    product_bounds,
-    read_counterexample,
-    size_assignments,
-    size_parameters,
-)
+from .z3_compile import compile_statement
+from .z3_model import read_counterexample
+from .z3_terms import CounterexampleError, Unsupported
 
 #: Largest value tried for each size parameter (``n = 0 … DEFAULT_MAX_SIZE``); measured in
 #: ``bench/strategies.py`` so that the whole Moneyball catalogue decides in a few seconds.
@@ -47,29 +41,8 @@ DEFAULT_MAX_SIZE = 20
 
 BACKENDS = ("z3", "cvc5", "lean")
 
-#: The confirmation of a PROVED verdict gets the time left of the attempt's budget, but at
-#: least this many seconds (and never more than the whole budget ``timeout_s``): an attempt
-#: takes at most ``timeout_s + CONFIRM_MIN_S``.
-CONFIRM_MIN_S = 1.0
-
 #: How verdict reasons name each solver.
 _LABELS = {"z3": "Z3", "cvc5": "cvc5"}
-
-#: Grace period after the budget before the watchdog interrupts Z3 (its own timeout first).
-_WATCHDOG_GRACE_S = 0.5
-
-
-@dataclass
-class _Check:
-    """The result of one Z3 check (one size assignment)."""
-
-    status: str  # "unsat" | "sat" | "unknown"
-    reason: str = ""
-    model: Any = None  # a z3.ModelRef, or another solver's ModelValues
-    rlimit_used: int | None = None
-    seconds: float = 0.0
-    compiled: Compiled | None = None
-    assertions: list[z3.BoolRef] | None = None  # what was checked (after preprocessing)
 
 
 def prove(
@@ -138,49 +111,6 @@ def _prove_lean() -> ProofOutcome:
     )
 
 
-def _describe(assign: dict[str, int]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in assign.items()) or "the statement"
-
-
-_contexts = threading.local()
-
-
-def _thread_context() -> z3.Context:
-    """This thread's Z3 context, created once: making and deleting a context costs ~2 ms,
-    more than a small proof. Terms are reference-counted, so each call's are freed when it
-    returns; a context is never shared between threads."""
-    ctx = getattr(_contexts, "ctx", None)
-    if ctx is None:
-        ctx = _contexts.ctx = z3.Context()
-    return ctx
-
-
-@contextmanager
-def _watched_context(timeout_s: float, *, fresh: bool = False) -> Iterator[z3.Context]:
-    """This thread's Z3 context, interrupted by a watchdog if Z3 overruns ``timeout_s`` (plus
-    a grace period: Z3's own timeout should fire first); an interrupted context is dropped.
-
-    ``fresh``: a new context for this call only.  Z3's search depends on the terms a context
-    already holds (their ids order its heuristics), so only a fresh context makes a run under
-    a deterministic ``rlimit`` budget give the same answer every time."""
-    ctx = z3.Context() if fresh else _thread_context()
-    fired = threading.Event()
-
-    def _interrupt() -> None:
-        fired.set()
-        ctx.interrupt()
-
-    watchdog = threading.Timer(max(timeout_s, 0.0) + _WATCHDOG_GRACE_S, _interrupt)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        yield ctx
-    finally:
-        watchdog.cancel()
-        if fired.is_set() and not fresh:  # an interrupted context is not reused
-            _contexts.ctx = None
-
-
 def _prove_z3(
     statement: A.Statement,
     strat: Strategy,
@@ -212,9 +142,9 @@ def _prove_z3(
             return for_all
     backend = None if solver == "z3" else get_backend(solver)
     try:
-        with _watched_context(timeout_s, fresh=rlimit is not None) as ctx:
+        with z3_session.watched_context(timeout_s, fresh=rlimit is not None) as ctx:
 
-            def confirmation(outcome: ProofOutcome, check: _Check) -> ProofOutcome:
+            def confirmation(outcome: ProofOutcome, check: z3_session.Check) -> ProofOutcome:
                 return confirm_proved(
                     outcome,
                     check.assertions or [],
@@ -227,7 +157,9 @@ def _prove_z3(
                     compiled=check.compiled,
                 )
 
-            attempt = quantifiers.Attempt(strat, solver, start, timeout_s, rlimit, confirm, stats)
+            attempt = quantifiers.Attempt(
+                strat, solver, start, timeout_s, rlimit, confirm, stats, prove=prove
+            )
             if not sizes:  # ∃, ∀…∃, ∃…∀: a witness, quantifier elimination, no witness
                 decided = quantifiers.decide(statement, ctx, attempt)
                 if decided is not None:
@@ -304,7 +236,7 @@ def _enumerate(
     stats: dict[str, Any],
     *,
     backend: SolverBackend | None = None,
-    confirm: Callable[[ProofOutcome, _Check], ProofOutcome] | None = None,
+    confirm: Callable[[ProofOutcome, z3_session.Check], ProofOutcome] | None = None,
 ) -> ProofOutcome:
     """``backend`` decides every check (None: ``strat``'s Z3 solver); ``confirm`` is applied
     to a PROVED outcome (with the check that proved it)."""
@@ -315,7 +247,7 @@ def _enumerate(
         for assign in assignments:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return _stopped(
+                return z3_session.stopped(
                     sizes,
                     level_done,
                     assign,
@@ -342,8 +274,10 @@ def _enumerate(
             if check.status == "sat":
                 stats["decided_at"] = assign
                 return _refutation(statement, assign, check, stats, ctx)
-            verdict = _classify_unknown(check, deadline, rlimit, solver=label)
-            return _stopped(sizes, level_done, assign, verdict, check.reason, stats, solver=label)
+            verdict = z3_session.classify_unknown(check, deadline, rlimit, solver=label)
+            return z3_session.stopped(
+                sizes, level_done, assign, verdict, check.reason, stats, solver=label
+            )
         level_done = level
     if not sizes:
         stats["decided_at"] = {}
@@ -360,46 +294,6 @@ def _enumerate(
     )
 
 
-def _stopped(
-    sizes: list[str],
-    level_done: int,
-    assign: dict[str, int],
-    verdict: Verdict,
-    why: str,
-    stats: dict[str, Any],
-    *,
-    solver: str = "Z3",
-) -> ProofOutcome:
-    what = "timed out" if verdict is Verdict.TIMEOUT else "undecided"
-    if sizes and level_done >= 0:
-        names = ", ".join(sizes)
-        return ProofOutcome(
-            Verdict.BOUNDED,
-            reason=(
-                f"holds for every {names} ≤ {level_done}; {_describe(assign)} {what} ({why}); "
-                f"not a proof for all {names}"
-            ),
-            bound=level_done,
-            stats=stats,
-        )
-    where = f" at {_describe(assign)}" if sizes else ""
-    return ProofOutcome(verdict, reason=f"{solver} {what}{where}: {why}", stats=stats)
-
-
-def _classify_unknown(
-    check: _Check, deadline: float, rlimit: int | None, *, solver: str = "Z3"
-) -> Verdict:
-    reason = check.reason.lower()
-    if rlimit and (
-        "resource" in reason or (check.rlimit_used is not None and check.rlimit_used >= rlimit)
-    ):
-        check.reason = f"resource limit exhausted (rlimit {rlimit}; {solver}: {check.reason})"
-        return Verdict.UNKNOWN
-    if time.monotonic() >= deadline - 0.05 or reason in ("timeout", "canceled", "interrupted"):
-        return Verdict.TIMEOUT
-    return Verdict.UNKNOWN
-
-
 def _check(
     statement: A.Statement,
     assign: dict[str, int],
@@ -408,18 +302,18 @@ def _check(
     remaining_s: float,
     rlimit: int | None,
     backend: SolverBackend | None = None,
-) -> _Check:
+) -> z3_session.Check:
     t0 = time.monotonic()
     compiled = compile_statement(statement, assign, ctx)
     assertions = compiled.assertions
     if "product-bounds" in strat.preprocess:
         assertions = product_bounds(assertions)
     if backend is None:
-        check = _solve(assertions, strat, ctx, t0, remaining_s, rlimit)
+        check = z3_session.solve(assertions, strat, ctx, t0, remaining_s, rlimit)
     else:
         left = remaining_s - (time.monotonic() - t0)
         answer = backend.check(assertions, timeout_s=left, rlimit=rlimit)
-        check = _Check(
+        check = z3_session.Check(
             answer.status,
             answer.reason,
             model=answer.values,
@@ -431,66 +325,14 @@ def _check(
     return check
 
 
-def _solve(
-    assertions: list[z3.BoolRef],
-    strat: Strategy,
-    ctx: z3.Context,
-    t0: float,
-    remaining_s: float,
-    rlimit: int | None,
-) -> _Check:
-    """One check of ``assertions`` with ``strat``'s solver (no preprocessing): the time left
-    is ``remaining_s`` from ``t0``, which also starts the check's ``seconds``."""
-    solver = strat.build(ctx)
-    remaining_ms = int((remaining_s - (time.monotonic() - t0)) * 1000)
-    if remaining_ms <= 0:
-        return _Check("unknown", "timeout", seconds=time.monotonic() - t0)
-    solver.set("timeout", remaining_ms)
-    if rlimit:
-        solver.set("rlimit", int(rlimit))
-    solver.add(*assertions)
-    before = _rlimit_count(solver) or 0  # the context's counter is cumulative
-    try:
-        result = solver.check()
-        reason = solver.reason_unknown() if result == z3.unknown else ""
-    except z3.Z3Exception as exc:
-        result, reason = z3.unknown, f"Z3 exception: {exc}"
-    after = _rlimit_count(solver)
-    used = None if after is None else after - before
-    seconds = time.monotonic() - t0
-    if result == z3.unsat:
-        if not strat.sound_for_unsat:
-            return _Check(
-                "unknown",
-                "unsat from an under-approximating tactic is not a proof",
-                rlimit_used=used,
-                seconds=seconds,
-            )
-        return _Check("unsat", rlimit_used=used, seconds=seconds)
-    if result == z3.sat:
-        return _Check("sat", model=solver.model(), rlimit_used=used, seconds=seconds)
-    return _Check("unknown", reason or "unknown", rlimit_used=used, seconds=seconds)
-
-
-def _rlimit_count(solver: z3.Solver) -> int | None:
-    try:
-        st = solver.statistics()
-        names = list(st.keys())
-        if "rlimit count" in names:
-            return int(st.get_key_value("rlimit count"))
-    except z3.Z3Exception:
-        return None
-    return None
-
-
 def _refutation(
     statement: A.Statement,
     assign: dict[str, int],
-    check: _Check,
+    check: z3_session.Check,
     stats: dict[str, Any],
     ctx: z3.Context,
 ) -> ProofOutcome:
-    where = f" at {_describe(assign)}" if assign else ""
+    where = f" at {z3_session.describe_sizes(assign)}" if assign else ""
     assert check.compiled is not None and check.model is not None
     try:
         cex = read_counterexample(check.compiled, check.model)
@@ -534,121 +376,4 @@ def _refutation(
         ),
         counterexample=cex,
         stats=stats,
-    )
-
-
-# --------------------------------------------------------------------------- confirmation
-
-
-def confirm_setting(confirm: bool | None) -> bool:
-    """``confirm``, or the setting ``HMS_CONFIRM_PROVED`` when it is None."""
-    if confirm is not None:
-        return bool(confirm)
-    from hms_celery.settings import get_settings
-
-    return get_settings().confirm_proved
-
-
-def _unconfirmed(answer: SolverAnswer) -> str:
-    reason = answer.reason or "unknown"
-    if reason.lower() in ("timeout", "canceled", "interrupted"):
-        return "unconfirmed (timeout)"
-    return f"unconfirmed (unknown: {reason})"
-
-
-def confirm_proved(
-    outcome: ProofOutcome,
-    assertions: list[z3.BoolRef],
-    *,
-    proved_by: str,
-    start: float,
-    timeout_s: float,
-    rlimit: int | None = None,
-    strategy: Strategy | None = None,
-    statement: A.Statement | None = None,
-    compiled: Compiled | None = None,
-    confirmer: SolverBackend | None = None,
-) -> ProofOutcome:
-    """Have the other solver check ``assertions``, which ``proved_by`` found unsatisfiable
-    (the very assertions it checked, preprocessing included), and record its answer in
-    ``outcome.confirmed_by``: ``{"solver", "version", "status", "seconds", "budget_s"}`` with
-    status ``confirmed``, ``unconfirmed (timeout)``, ``unconfirmed (unknown: …)`` or
-    ``unconfirmed (unsupported: …)``.  An unconfirmed proof stays PROVED: it is one solver's
-    proof, as before confirmation existed.
-
-    If the other solver finds the assertions *satisfiable*, the result is an ERROR outcome
-    whose reason starts ``"solvers disagree:"`` and names both answers (``stats`` holds them
-    under ``"disagreement"``; a statement's counterexample, if the model can be read, is
-    attached with the outcome of its exact re-check) — never PROVED.
-
-    The budget is the time left of the attempt (``start + timeout_s - now``), but at least
-    :data:`CONFIRM_MIN_S` and at most ``timeout_s``.  ``rlimit`` is passed to a confirming Z3
-    only (it is a Z3 budget); ``confirmer`` replaces the other solver (tests)."""
-    name = confirmer.name if confirmer is not None else other_solver(proved_by)
-    budget = min(timeout_s, max(start + timeout_s - time.monotonic(), CONFIRM_MIN_S))
-    record: dict[str, Any] = {"solver": name, "version": None, "budget_s": round(budget, 3)}
-    t0 = time.monotonic()
-    try:
-        solver = confirmer or get_backend(name, **({"strategy": strategy} if name == "z3" else {}))
-        record["version"] = solver.version
-        answer = solver.check(assertions, timeout_s=budget, rlimit=rlimit if name == "z3" else None)
-    except Unsupported as exc:
-        answer = None
-        record["status"] = f"unconfirmed (unsupported: {exc})"
-    except Exception as exc:  # the other solver failing must not lose the proof
-        answer = None
-        record["status"] = f"unconfirmed (unknown: {type(exc).__name__}: {exc})"
-    record["seconds"] = round(answer.seconds if answer else time.monotonic() - t0, 6)
-    if answer is not None:
-        if answer.status == "unsat":
-            record["status"] = "confirmed"
-        elif answer.status == "unknown":
-            record["status"] = _unconfirmed(answer)
-        else:
-            return _disagreement(outcome, record, answer, proved_by, statement, compiled)
-    outcome.confirmed_by = record
-    return outcome
-
-
-def _disagreement(
-    outcome: ProofOutcome,
-    record: dict[str, Any],
-    answer: SolverAnswer,
-    proved_by: str,
-    statement: A.Statement | None,
-    compiled: Compiled | None,
-) -> ProofOutcome:
-    name = record["solver"]
-    proved_version = z3.get_version_string() if proved_by == "z3" else None
-    if proved_by != "z3":
-        from .cvc5_backend import cvc5_version
-
-        proved_version = cvc5_version()
-    record["status"] = "disagrees (sat)"
-    cex: dict[str, Any] | None = None
-    note = ""
-    if statement is not None and compiled is not None and answer.values is not None:
-        try:
-            cex = read_counterexample(compiled, answer.values)
-            ok = exact.check_counterexample(statement, cex)
-            note = {
-                True: f"; {name}'s model passes the exact re-check",
-                False: f"; {name}'s model fails the exact re-check",
-                None: f"; {name}'s model cannot be re-checked exactly",
-            }[ok]
-        except Exception as exc:  # the model is evidence only: never let it crash the verdict
-            note = f"; {name}'s model cannot be read ({exc})"
-    disagreement = {
-        "unsat": {"solver": proved_by, "version": proved_version},
-        "sat": {"solver": name, "version": record["version"], "seconds": record["seconds"]},
-    }
-    return ProofOutcome(
-        Verdict.ERROR,
-        reason=(
-            f"solvers disagree: {proved_by} {proved_version} says unsat (a proof), "
-            f"{name} {record['version']} says sat (a model){note}; not PROVED"
-        ),
-        counterexample=cex,
-        stats={**outcome.stats, "disagreement": disagreement},
-        confirmed_by=record,
     )

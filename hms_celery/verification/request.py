@@ -24,7 +24,7 @@ def order_variables(variables: Mapping[str, str] | None) -> dict[str, str]:
     unknown name is left to the elaborator, which reports it with its position."""
     if not variables:
         return {}
-    from hms_celery.verification.parser import canonical_name
+    from hms_celery.verification.surface import canonical_name
 
     names = {canonical_name(k): k for k in variables}
     deps = {v: [names[n] for n in _type_names(t) if n in names] for v, t in variables.items()}
@@ -66,7 +66,8 @@ def _type_names(type_text: Any) -> list[str]:
     """The names a type text mentions (``Fin (n + 1) → ℝ``: ``n``); none if it does not parse."""
     from dataclasses import fields, is_dataclass
 
-    from hms_celery.verification.parser import SName, parse_type
+    from hms_celery.verification.parser import parse_type
+    from hms_celery.verification.surface import SName
 
     try:
         root = parse_type(str(type_text))

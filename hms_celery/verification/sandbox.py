@@ -4,7 +4,7 @@ The in-process bounds are not enough: Z3 does not always honour ``ctx.interrupt(
 (a nonlinear problem can keep it busy for a minute past a 5 s timeout), and a big-integer
 operation in Python cannot be interrupted at all.  So a worker process runs each attempt —
 parse, compile, solve, confirm, exact re-check — in a **persistent child process** (a fresh
-interpreter: ``python -m hms_celery.verification.sandbox``; Celery's prefork children are
+interpreter: ``python -m hms_celery.verification.sandbox_child``; Celery's prefork children are
 daemonic and may not use :mod:`multiprocessing`), speaking JSON lines over its stdin/stdout
 (JSON only, never pickle):
 
@@ -16,7 +16,7 @@ daemonic and may not use :mod:`multiprocessing`), speaking JSON lines over its s
 The parent waits at most the attempt's time limit ``T`` plus :data:`KILL_MARGIN_S`.  Inside
 the child the usual in-process bounds act first (Z3's own timeout, then the watchdog's
 interrupt 0.5 s later; a PROVED verdict's confirmation gets at least
-``prover.CONFIRM_MIN_S`` = 1 s); the kill is the backstop:
+``confirm.CONFIRM_MIN_S`` = 1 s); the kill is the backstop:
 
 * **overrun** — the child is SIGKILLed and the outcome is TIMEOUT ("the attempt overran its
   time limit of T s and was stopped");
@@ -67,8 +67,6 @@ KILL_MARGIN_S = 2.0
 DEFAULT_MEMORY_MB = 4096
 #: Seconds a new child may take to start (imports and a warm-up proof, ~0.3 s normally).
 READY_TIMEOUT_S = 60.0
-#: How often the child checks that its parent is still alive.
-_PARENT_POLL_S = 0.5
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -122,7 +120,7 @@ class Sandbox:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH", "")) if p
         )
-        argv = [sys.executable, "-m", "hms_celery.verification.sandbox"]
+        argv = [sys.executable, "-m", "hms_celery.verification.sandbox_child"]
         if self.memory_mb:
             argv += ["--memory-mb", str(int(self.memory_mb))]
         self._proc = subprocess.Popen(
@@ -405,128 +403,3 @@ def run_request(request: Any, *, sandbox: bool | None = None, **options: Any) ->
         return box.run(request.model_dump(mode="json"), **options)
     finally:
         _release(box)
-
-
-# --------------------------------------------------------------------------- the child
-
-
-def _limit_memory(megabytes: int) -> None:
-    import resource
-
-    limit = megabytes * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def _watch_parent(parent: int) -> None:
-    """Exit as soon as the parent is gone (even in the middle of a Z3 call)."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(_PARENT_POLL_S)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch, name="sandbox-parent-watch", daemon=True).start()
-
-
-def _handle(message: dict[str, Any]) -> dict[str, Any]:
-    op = message.get("op")
-    if op == "prove":
-        return {"outcome": _prove(message.get("payload"), message.get("options") or {})}
-    if op == "ping":
-        return {"pid": os.getpid()}
-    # Test hooks (only the parent's own code sends these): misbehave on purpose.
-    if op == "sleep":
-        deadline = time.monotonic() + float(message.get("seconds", 0))
-        while time.monotonic() < deadline:
-            pass  # busy, holding the GIL: like a long big-int operation
-        return {"slept": True}
-    if op == "crash":
-        os.kill(os.getpid(), getattr(signal, str(message.get("signal", "SIGSEGV"))))
-        time.sleep(10)
-    if op == "exit":
-        os._exit(int(message.get("status", 3)))
-    if op == "alloc":  # the address-space limit: a MemoryError, not a dead machine
-        try:
-            block = bytearray(int(message.get("mb", 0)) * 1024 * 1024)
-        except MemoryError:
-            return {"error": "MemoryError"}
-        return {"allocated": len(block)}
-    return {"error": f"unknown op {op!r}"}
-
-
-def _prove(payload: Any, options: dict[str, Any]) -> dict[str, Any]:
-    from hms_celery.errors import InputError
-    from hms_celery.verification.request import ProofRequest
-
-    try:
-        request = ProofRequest.build(**(payload if isinstance(payload, dict) else {}))
-    except InputError as exc:
-        return ProofOutcome(Verdict.ERROR, reason=str(exc)).to_json()
-    try:
-        outcome = request.run(**options)
-    except Exception as exc:  # request.run never raises for bad input: this is a bug
-        outcome = ProofOutcome(
-            Verdict.ERROR,
-            reason=f"internal error: {type(exc).__name__}: {exc}",
-            backend=request.backend,
-        )
-    return outcome.to_json()
-
-
-def _warm_up() -> None:
-    """Import everything an attempt needs and run one, so that requests pay none of it."""
-    from hms_celery.verification import prover, smtlib  # noqa: F401
-    from hms_celery.verification.request import ProofRequest
-
-    ProofRequest.build(statement="∀ x : ℝ, x * x ≥ 0").run(
-        timeout=5, max_size=0, rlimit=None, strategy=None
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The child: JSON lines on stdin → JSON lines on stdout; stdout proper goes to stderr."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    memory_mb = int(args[args.index("--memory-mb") + 1]) if "--memory-mb" in args else 0
-    if memory_mb > 0:
-        _limit_memory(memory_mb)
-    parent = os.getppid()
-    inbox = os.fdopen(os.dup(0), "rb")
-    outbox = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)  # stray prints (Python or C) must not corrupt the protocol
-    sys.stdout = sys.stderr
-    _watch_parent(parent)
-
-    def send(reply: dict[str, Any]) -> None:
-        outbox.write(json.dumps(reply, ensure_ascii=False, default=str).encode() + b"\n")
-        outbox.flush()
-
-    try:
-        _warm_up()
-    except Exception as exc:
-        send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
-        return 1
-    send({"ready": True, "pid": os.getpid()})
-    for line in inbox:
-        try:
-            message = json.loads(line)
-            if not isinstance(message, dict):
-                raise ValueError("a request is a JSON object")
-        except ValueError as exc:
-            send({"id": None, "error": f"bad request: {exc}"})
-            continue
-        try:
-            reply = _handle(message)
-        except Exception as exc:
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        send({"id": message.get("id"), **reply})
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

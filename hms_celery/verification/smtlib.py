@@ -46,16 +46,19 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import z3
 
-from . import prover, smtlib_model
+from . import smtlib_model, z3_session
+from .confirm import confirm_proved, confirm_setting
+from .cvc5_backend import Cvc5Backend
+from .product_bounds import product_bounds
 from .smtlib_reader import SYNTAX, Problem, SmtlibError, read_problem
+from .smtlib_scan import Scan, scan_assertions, z3_counterexample
 from .strategy import Z3_DEFAULT, Strategy, strategy_from_any
 from .verdict import ProofOutcome, Verdict
-from .z3_backend import CounterexampleError, Unsupported, _value_json, product_bounds
+from .z3_terms import CounterexampleError, Unsupported
 
 __all__ = ["BACKENDS", "SmtlibError", "decide_smtlib", "parse_smtlib"]
 
@@ -110,14 +113,14 @@ def decide_smtlib(
 
     ``backend`` is one of :data:`BACKENDS`; ``strategy``, ``timeout_s``, ``rlimit`` and
     ``confirm`` (the other solver confirms an ``unsat`` —
-    :func:`~hms_celery.verification.prover.confirm_proved` — and every proof obligation of a
+    :func:`~hms_celery.verification.confirm.confirm_proved` — and every proof obligation of a
     model) mean what they mean for :func:`~hms_celery.verification.prover.prove`."""
     start = time.monotonic()
     strategy_json: dict[str, Any] | None = None
     try:
         strat = strategy_from_any(strategy)
         strategy_json = strat.to_json()
-        confirm = prover.confirm_setting(confirm)
+        confirm = confirm_setting(confirm)
         if backend not in BACKENDS:
             outcome = ProofOutcome(
                 Verdict.ERROR,
@@ -154,12 +157,12 @@ def _decide(
     # in it, and none of this one outlives it.  The watchdog leaves room for the model's
     # proof obligations, which may start just before the deadline.
     grace = smtlib_model.OBLIGATION_MIN_S
-    with prover._watched_context(timeout_s + grace, fresh=True) as ctx:
+    with z3_session.watched_context(timeout_s + grace, fresh=True) as ctx:
         try:
             original = parse_smtlib(text, ctx)
         except SmtlibError as exc:
             return ProofOutcome(Verdict.ERROR, reason=str(exc))
-        scan = _scan(original)
+        scan = scan_assertions(original)
         stats: dict[str, Any] = {"assertions": len(original), "preprocess": []}
         if backend == "cvc5":
             return _decide_cvc5(original, scan, stats, start, deadline, rlimit, confirm)
@@ -168,7 +171,7 @@ def _decide(
 
 def _decide_z3(
     original: list[z3.BoolRef],
-    scan: _Scan,
+    scan: Scan,
     strat: Strategy,
     ctx: z3.Context,
     stats: dict[str, Any],
@@ -203,7 +206,7 @@ def _decide_z3(
         proved = ProofOutcome(Verdict.PROVED, reason="unsat", stats=stats)
         if not confirm:
             return proved
-        return prover.confirm_proved(
+        return confirm_proved(
             proved,
             used[2],
             proved_by="z3",
@@ -216,15 +219,15 @@ def _decide_z3(
         stats["decided_by"] = used[0]
         assert check.model is not None
         model = smtlib_model.from_z3_model(check.model, scan.constants)
-        cex = _z3_counterexample(scan, check.model)
+        cex = z3_counterexample(scan, check.model)
         return _refutation(original, model, cex, stats, deadline, rlimit, confirm)
-    verdict = prover._classify_unknown(check, deadline, rlimit)
+    verdict = z3_session.classify_unknown(check, deadline, rlimit)
     entries[-1]["reason"] = check.reason
     why = check.reason
     if len(entries) > 1:  # what the earlier slice said, too
         first = entries[0]
         why += f" (after the {first['slice']} slice: {first.get('reason', first['result'])})"
-    return prover._stopped([], -1, {}, verdict, why, stats)
+    return z3_session.stopped([], -1, {}, verdict, why, stats)
 
 
 def _run_slices(
@@ -233,19 +236,19 @@ def _run_slices(
     deadline: float,
     rlimit: int | None,
     entries: list[dict[str, Any]],
-) -> tuple[prover._Check, tuple[str, Strategy, list[z3.BoolRef]]]:
+) -> tuple[z3_session.Check, tuple[str, Strategy, list[z3.BoolRef]]]:
     """Run ``slices`` (label, strategy, assertions) in order until one decides; the first of
     two gets :data:`FIRST_SLICE_SHARE` of the time left (all of it under an ``rlimit``, which
     then bounds it, deterministically), the last whatever is left.  Returns the last check
     made and its slice; every check is appended to ``entries``."""
-    check: prover._Check | None = None
+    check: z3_session.Check | None = None
     for k, item in enumerate(slices):
         label, strat, assertions = item
         t0 = time.monotonic()
         left = deadline - t0
         last = k == len(slices) - 1
         budget = left if last or rlimit else left * FIRST_SLICE_SHARE
-        check = prover._solve(assertions, strat, ctx, t0, budget, rlimit)
+        check = z3_session.solve(assertions, strat, ctx, t0, budget, rlimit)
         entry: dict[str, Any] = {
             "slice": label,
             "result": check.status,
@@ -263,7 +266,7 @@ def _run_slices(
 
 def _decide_cvc5(
     original: list[z3.BoolRef],
-    scan: _Scan,
+    scan: Scan,
     stats: dict[str, Any],
     start: float,
     deadline: float,
@@ -271,8 +274,6 @@ def _decide_cvc5(
     confirm: bool,
 ) -> ProofOutcome:
     """cvc5 on the assertions as read; Z3's plain solver confirms an unsat."""
-    from .cvc5_backend import Cvc5Backend
-
     solver = Cvc5Backend()
     try:
         answer = solver.check(original, timeout_s=deadline - time.monotonic(), rlimit=rlimit)
@@ -290,7 +291,7 @@ def _decide_cvc5(
         proved = ProofOutcome(Verdict.PROVED, reason="unsat", stats=stats)
         if not confirm:
             return proved
-        return prover.confirm_proved(
+        return confirm_proved(
             proved,
             original,
             proved_by="cvc5",
@@ -305,12 +306,12 @@ def _decide_cvc5(
             return ProofOutcome(Verdict.UNKNOWN, reason=str(exc), stats=stats)
         return _refutation(original, model, cex, stats, deadline, rlimit, confirm)
     entry["reason"] = answer.reason
-    check = prover._Check("unknown", answer.reason, seconds=answer.seconds)
-    verdict = prover._classify_unknown(check, deadline, None, solver="cvc5")
-    return prover._stopped([], -1, {}, verdict, check.reason, stats, solver="cvc5")
+    check = z3_session.Check("unknown", answer.reason, seconds=answer.seconds)
+    verdict = z3_session.classify_unknown(check, deadline, None, solver="cvc5")
+    return z3_session.stopped([], -1, {}, verdict, check.reason, stats, solver="cvc5")
 
 
-def _cvc5_model(scan: _Scan, values: Any) -> tuple[smtlib_model.ModelSubstitution, dict[str, Any]]:
+def _cvc5_model(scan: Scan, values: Any) -> tuple[smtlib_model.ModelSubstitution, dict[str, Any]]:
     """cvc5's model (:class:`~.cvc5_backend.Cvc5Values`) as a substitution and as the
     counterexample (the same exact values)."""
     constants: dict[z3.FuncDeclRef, Any] = {}
@@ -348,75 +349,3 @@ def _refutation(
         proof=found.proof,
         confirmed_by=found.confirmed_by,
     )
-
-
-@dataclass
-class _Scan:
-    """What :func:`_scan` finds in the assertions."""
-
-    symbols: dict[str, z3.FuncDeclRef]  # uninterpreted constants and functions, by name
-    has_division: bool  # a real division (/)
-    has_quantifier: bool  # a ∀, ∃ or λ
-    has_product: bool  # a product of two or more non-numeral factors
-
-    @property
-    def constants(self) -> list[z3.FuncDeclRef]:
-        return [d for d in self.symbols.values() if d.arity() == 0]
-
-
-def _scan(assertions: list[z3.BoolRef]) -> _Scan:
-    """One pass over the term DAG of ``assertions`` (see :class:`_Scan`).
-
-    It walks Z3's C API directly: a Python ``ExprRef`` per node costs ~40 µs, seconds on a
-    150 kB benchmark.  The raw pointers stay valid while ``assertions`` holds the roots."""
-    if not assertions:
-        return _Scan({}, False, False, False)
-    ctx = assertions[0].ctx
-    ref = ctx.ref()
-    symbols: dict[str, z3.FuncDeclRef] = {}
-    division = quantifier = product = False
-    seen: set[int] = set()
-    stack = [a.as_ast() for a in assertions]
-    while stack:
-        t = stack.pop()
-        tid = z3.Z3_get_ast_id(ref, t)
-        if tid in seen:
-            continue
-        seen.add(tid)
-        kind = z3.Z3_get_ast_kind(ref, t)
-        if kind == z3.Z3_QUANTIFIER_AST:
-            quantifier = True
-            stack.append(z3.Z3_get_quantifier_body(ref, t))
-        elif kind == z3.Z3_APP_AST:
-            decl = z3.Z3_get_app_decl(ref, t)
-            op = z3.Z3_get_decl_kind(ref, decl)
-            n = z3.Z3_get_app_num_args(ref, t)
-            kids = [z3.Z3_get_app_arg(ref, t, i) for i in range(n)]
-            if op == z3.Z3_OP_UNINTERPRETED:
-                symbol = z3.FuncDeclRef(decl, ctx)
-                symbols[symbol.name()] = symbol
-            elif op == z3.Z3_OP_DIV:
-                division = True
-            elif op == z3.Z3_OP_MUL and not product:
-                factors = [k for k in kids if z3.Z3_get_ast_kind(ref, k) != z3.Z3_NUMERAL_AST]
-                product = len(factors) >= 2
-            stack.extend(kids)
-    return _Scan(dict(sorted(symbols.items())), division, quantifier, product)
-
-
-def _z3_counterexample(scan: _Scan, model: z3.ModelRef) -> dict[str, Any] | CounterexampleError:
-    try:
-        return {name: _value(decl, model) for name, decl in scan.symbols.items()}
-    except CounterexampleError as exc:
-        return exc
-
-
-def _value(decl: z3.FuncDeclRef, model: z3.ModelRef) -> Any:
-    if decl.arity() > 0:
-        interp = model[decl] if any(d.eq(decl) for d in model.decls()) else None
-        return str(interp) if interp is not None else "unconstrained"
-    value = model.eval(decl(), model_completion=True)
-    sort = decl.range().kind()
-    if sort in (z3.Z3_INT_SORT, z3.Z3_REAL_SORT, z3.Z3_BOOL_SORT):
-        return _value_json(value, decl.name())
-    return str(value)

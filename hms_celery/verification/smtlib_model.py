@@ -9,7 +9,7 @@ A solver's ``sat`` becomes REFUTED only when its model is shown to satisfy *ever
   and the model's function interpretations for the functions (``z3.substitute_funs``; an
   interpretation may use other functions of the model, so this is repeated until none is
   left), and the closed formula is *proved* valid: its negation is unsatisfiable for Z3, and
-  the other solver (cvc5) confirms it (:func:`~.prover.confirm_proved`'s record).
+  the other solver (cvc5) confirms it (:func:`~.confirm.confirm_proved`'s record).
 
 Why a proof of validity is enough: every substitution is the model's own value, and whatever
 is left free in an obligation (a function the model does not interpret, Z3's division by
@@ -33,7 +33,8 @@ from typing import Any
 
 import z3
 
-from . import prover
+from . import z3_session
+from .confirm import CONFIRM_MIN_S, confirm_proved
 from .strategy import Z3_DEFAULT
 from .verdict import ProofOutcome, Verdict
 
@@ -193,7 +194,7 @@ def check_model(
 
     The obligations' Z3 checks share the time until ``deadline`` (at least
     :data:`OBLIGATION_MIN_S` in all); their confirmations then share the time left, but at
-    least :data:`~.prover.CONFIRM_MIN_S` — as a PROVED verdict's confirmation does."""
+    least :data:`~.CONFIRM_MIN_S` — as a PROVED verdict's confirmation does."""
     pending: list[tuple[int, z3.BoolRef]] = []
     for i, assertion in enumerate(assertions):
         value = model.value(assertion)
@@ -220,7 +221,7 @@ def check_model(
         if len(text) > MAX_RECORDED_CHARS:
             record["obligation_truncated"] = len(text)
         t0 = time.monotonic()
-        check = prover._solve(
+        check = z3_session.solve(
             [z3.Not(obligation)], Z3_DEFAULT, obligation.ctx, t0, prove_until - t0, rlimit
         )
         record["seconds"] = round(check.seconds, 6)
@@ -235,7 +236,7 @@ def check_model(
                 "obligation is not valid (Z3 finds a case where it fails)"
             )
             return ModelCheck(Verdict.UNKNOWN, f"the model could not be re-checked: {why}", proof)
-        verdict = prover._classify_unknown(check, prove_until, rlimit)
+        verdict = z3_session.classify_unknown(check, prove_until, rlimit)
         record["status"] = "timeout" if verdict is Verdict.TIMEOUT else f"unknown: {check.reason}"
         why = f"assertion {i + 1}'s closed obligation under the model is undecided ({check.reason})"
         return ModelCheck(verdict, f"the model could not be re-checked: {why}", proof)
@@ -255,11 +256,11 @@ def check_model(
 def _confirm(proof: dict[str, Any], proved: list[z3.BoolRef], deadline: float) -> ModelCheck | None:
     """cvc5 checks each proved obligation's negation; a disagreement is returned."""
     records = proof["obligations"]
-    until = max(deadline, time.monotonic() + prover.CONFIRM_MIN_S)
+    until = max(deadline, time.monotonic() + CONFIRM_MIN_S)
     for k, (record, obligation) in enumerate(zip(records, proved, strict=True)):
         start = time.monotonic()
         budget = max((until - start) / (len(proved) - k), 0.05)
-        done = prover.confirm_proved(
+        done = confirm_proved(
             ProofOutcome(Verdict.PROVED, reason="obligation proved"),
             [z3.Not(obligation)],
             proved_by="z3",

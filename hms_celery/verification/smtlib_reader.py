@@ -41,13 +41,20 @@ positions in Z3's own messages are positions in the user's text.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
-from typing import NamedTuple
 
 from hms_celery.errors import InputError
+from hms_celery.verification.smtlib_tokens import (
+    BANG,
+    Command,
+    Kind,
+    LexError,
+    Pos,
+    Source,
+    Token,
+    lex,
+)
 
 __all__ = [
     "IGNORED_COMMANDS",
@@ -55,13 +62,8 @@ __all__ = [
     "PROBLEM_COMMANDS",
     "QUERY_COMMANDS",
     "TERM_ATTRIBUTES",
-    "Command",
-    "Kind",
-    "Pos",
     "Problem",
-    "SList",
     "SmtlibError",
-    "Token",
     "read_commands",
     "read_problem",
 ]
@@ -112,240 +114,6 @@ _REFUSAL_HINTS = {
 }
 
 
-class Pos(NamedTuple):
-    """A 1-based line and column (in characters) of the text."""
-
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.line}:{self.column}"
-
-
-class Kind(Enum):
-    """The kind of a token."""
-
-    LPAREN = "("
-    RPAREN = ")"
-    SYMBOL = "symbol"
-    STRING = "string"
-    NUMERAL = "numeral"
-    DECIMAL = "decimal"
-    HEXADECIMAL = "hexadecimal"
-    BINARY = "binary"
-    KEYWORD = "keyword"
-
-
-class Token(NamedTuple):
-    """One token: its kind, its text exactly as in the source, and where it starts."""
-
-    kind: Kind
-    text: str
-    line: int
-    column: int
-
-    @property
-    def pos(self) -> Pos:
-        """Where the token starts."""
-        return Pos(self.line, self.column)
-
-    @property
-    def name(self) -> str:
-        """A symbol's name (``|a b|`` is ``a b``); other tokens' text."""
-        if self.kind is Kind.SYMBOL and self.text.startswith("|"):
-            return self.text[1:-1]
-        return self.text
-
-
-class SList(NamedTuple):
-    """A parenthesised list and the position of its ``(``."""
-
-    items: tuple[SExpr, ...]
-    pos: Pos
-
-
-SExpr = Token | SList
-
-
-class Command(NamedTuple):
-    """A top-level command: its name, position, every token it spans (parentheses included),
-    its number of arguments, and the first ``(! …)`` attribute outside
-    :data:`TERM_ATTRIBUTES` in it, if any."""
-
-    name: str
-    pos: Pos
-    tokens: tuple[Token, ...]
-    arity: int
-    odd_attribute: Token | None = None
-
-    @property
-    def args(self) -> tuple[SExpr, ...]:
-        """The arguments, as s-expressions (built on demand: big commands only need their
-        tokens)."""
-        return _tree(self.tokens).items[1:]
-
-    def __str__(self) -> str:
-        return f"{self.name} at line {self.pos}"
-
-
-def _tree(tokens: tuple[Token, ...]) -> SList:
-    """The s-expression of a balanced token sequence (iteratively: terms may nest deeply)."""
-    stack: list[tuple[Token, list[SExpr]]] = []
-    for tok in tokens:
-        if tok.kind is Kind.LPAREN:
-            stack.append((tok, []))
-        elif tok.kind is Kind.RPAREN:
-            opened, items = stack.pop()
-            node = SList(tuple(items), opened.pos)
-            if not stack:
-                return node
-            stack[-1][1].append(node)
-        else:
-            stack[-1][1].append(tok)
-    raise ValueError("unbalanced tokens")
-
-
-# --- text and tokens ----------------------------------------------------------------------
-
-_SYMBOL_CHARS = r"A-Za-z0-9~!@$%^&*_\-+=<>.?/"
-# White space and comments (skipped), then one token: a comment runs to the end of the line.
-_TOKEN = re.compile(
-    rf"""
-    (?:[ \t\r\n]++|;[^\n]*+)*+
-    (?:
-      (?P<lparen>\()
-    | (?P<rparen>\))
-    | (?P<string>"(?:[^"]++|"")*+")
-    | (?P<quoted>\|[^|\\]*\|)
-    | (?P<keyword>:[{_SYMBOL_CHARS}]+)
-    | (?P<hexadecimal>\#x[0-9A-Fa-f]+)
-    | (?P<binary>\#b[01]+)
-    | (?P<decimal>[0-9]+\.[0-9]+)
-    | (?P<numeral>[0-9]+)
-    | (?P<symbol>[A-Za-z~!@$%^&*_\-+=<>.?/][{_SYMBOL_CHARS}]*)
-    )?
-    """,
-    re.VERBOSE,
-)
-_KINDS = {
-    "lparen": Kind.LPAREN,
-    "rparen": Kind.RPAREN,
-    "string": Kind.STRING,
-    "quoted": Kind.SYMBOL,
-    "keyword": Kind.KEYWORD,
-    "hexadecimal": Kind.HEXADECIMAL,
-    "binary": Kind.BINARY,
-    "decimal": Kind.DECIMAL,
-    "numeral": Kind.NUMERAL,
-    "symbol": Kind.SYMBOL,
-}
-# Not text: C0 controls but tab, LF and CR; DEL and C1 controls; lone surrogates (from a
-# decoder's surrogateescape, or a JSON "\ud800"); the noncharacters U+FFFE and U+FFFF.
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_DELIMITERS = frozenset(" \t\r\n();")
-_PARENS = frozenset({"lparen", "rparen"})
-_MULTILINE = frozenset({"string", "quoted"})  # the tokens that may hold a newline
-_BANG = frozenset({"!", "|!|"})  # Z3 reads |!| as ! too
-
-
-def _describe(ch: str) -> str:
-    code = ord(ch)
-    if code == 0:
-        return "a NUL byte (U+0000)"
-    if 0xD800 <= code <= 0xDFFF:
-        return f"invalid text (a lone surrogate U+{code:04X})"
-    if unicodedata.category(ch) == "Cc":
-        return f"a control character (U+{code:04X})"
-    if code < 0x80:
-        return f"an unexpected character {ch!r}"
-    return f"a character that is not text (U+{code:04X})"
-
-
-class _Source:
-    """The text, and where it stops being text."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        bad = _NOT_TEXT.search(text)
-        self.bad = bad.start() if bad else None
-        self.end = len(text) if self.bad is None else self.bad
-
-    def pos(self, offset: int) -> Pos:
-        """The line:column of ``offset`` (for messages: the tokenizer tracks its own)."""
-        line_start = self.text.rfind("\n", 0, offset) + 1
-        return Pos(self.text.count("\n", 0, offset) + 1, offset - line_start + 1)
-
-    def not_text(self) -> tuple[str, Pos]:
-        assert self.bad is not None
-        return _describe(self.text[self.bad]), self.pos(self.bad)
-
-
-class _LexError(Exception):
-    def __init__(self, message: str, pos: Pos) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pos = pos
-
-
-def _tokens(src: _Source) -> Iterator[Token]:
-    """The tokens of ``src`` up to where it stops being text (then a :class:`_LexError`)."""
-    text, end = src.text, src.end
-    pos = 1 if text.startswith("\ufeff") else 0  # a byte-order mark is not content
-    line, line_start = 1, 0
-    while pos < end:
-        m = _TOKEN.match(text, pos, end)
-        assert m is not None  # the token is optional: at worst white space matches
-        group, stop = m.lastgroup, m.end()
-        if group is None:  # white space, then the end, or no token
-            if stop < end:
-                raise _LexError(*_no_token(src, stop))
-            break
-        start = m.start(group)
-        breaks = text.count("\n", pos, start)  # in the white space and comments before it
-        if breaks:
-            line += breaks
-            line_start = text.rfind("\n", pos, start) + 1
-        if group not in _PARENS and stop < end and text[stop] not in _DELIMITERS:
-            raise _LexError(
-                f"{_describe(text[stop])} right after {m.group(group)[:40]!r} "
-                "(atoms are separated by white space, parentheses or a comment)",
-                src.pos(stop),
-            )
-        yield Token(_KINDS[group], m.group(group), line, start - line_start + 1)
-        if group in _MULTILINE:
-            breaks = text.count("\n", start, stop)
-            if breaks:
-                line += breaks
-                line_start = text.rfind("\n", start, stop) + 1
-        pos = stop
-    if src.bad is not None:
-        raise _LexError(*src.not_text())
-
-
-def _no_token(src: _Source, pos: int) -> tuple[str, Pos]:
-    text, end = src.text, src.end
-    ch = text[pos]
-    if ch == '"':
-        if src.bad is not None:  # the string runs into it (or is unterminated anyway)
-            return src.not_text()
-        return "the string literal starting here is never closed", src.pos(pos)
-    if ch == "|":
-        close = text.find("|", pos + 1, end)
-        backslash = text.find("\\", pos + 1, close if close >= 0 else end)
-        if backslash >= 0:
-            return "a quoted symbol cannot contain '\\'", src.pos(backslash)
-        if src.bad is not None:
-            return src.not_text()
-        return "the quoted symbol starting here is never closed", src.pos(pos)
-    if ord(ch) >= 0x80:
-        return (
-            f"a non-ASCII character {ch!r} (U+{ord(ch):04X}) outside a string, quoted "
-            "symbol or comment",
-            src.pos(pos),
-        )
-    return f"{_describe(ch)} that starts no token", src.pos(pos)
-
-
 # --- commands ------------------------------------------------------------------------------
 
 
@@ -354,17 +122,17 @@ def read_commands(text: str) -> Iterator[Command]:
 
     Only the syntax is checked here (text, tokens, balanced parentheses, each command a list
     headed by a symbol).  Raises :class:`SmtlibError`."""
-    src = _Source(text)
+    src = Source(text)
     # The lists open in the current command: [items so far, whether it is a (! …)].
     lists: list[list[int]] = []
     tokens: list[Token] = []
     odd: Token | None = None
     try:
-        for tok in _tokens(src):
+        for tok in lex(src):
             kind = tok.kind
             if not lists:
                 if kind is not Kind.LPAREN:
-                    raise _LexError(
+                    raise LexError(
                         "unbalanced parentheses: this ')' closes nothing"
                         if kind is Kind.RPAREN
                         else f"{tok.text[:40]!r} is outside a command (a command is a "
@@ -390,12 +158,12 @@ def read_commands(text: str) -> Iterator[Command]:
             top[0] += 1
             if kind is Kind.LPAREN:
                 lists.append([0, 0])
-            elif top[0] == 1 and tok.text in _BANG:
+            elif top[0] == 1 and tok.text in BANG:
                 top[1] = 1
             elif top[1] and top[0] >= 3 and kind is Kind.KEYWORD and odd is None:
                 # an attribute of (! term :attr value …); Z3 skips unknown ones with a warning
                 odd = None if tok.text in TERM_ATTRIBUTES else tok
-    except _LexError as exc:
+    except LexError as exc:
         where = f" (in {_head(tokens)})" if lists else ""
         raise SmtlibError(f"{SYNTAX}: line {exc.pos}: {exc.message}{where}") from None
     if lists:
@@ -414,11 +182,11 @@ def _head(tokens: list[Token]) -> str:
 def _command(tokens: tuple[Token, ...], arity: int, odd: Token | None) -> Command:
     head = tokens[1]
     if head.kind is not Kind.SYMBOL:
-        raise _LexError("a command must start with its name", tokens[0].pos)
+        raise LexError("a command must start with its name", tokens[0].pos)
     return Command(head.text, tokens[0].pos, tokens, arity, odd)
 
 
-def _check_rest(src: _Source, exit_command: Command) -> None:
+def _check_rest(src: Source, exit_command: Command) -> None:
     """Nothing after ``(exit)`` is read, but it must still be text."""
     if src.bad is not None:
         what, pos = src.not_text()

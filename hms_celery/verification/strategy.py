@@ -28,16 +28,21 @@ whose ``unsat`` is a proof.  Any other tactic — an under-approximation such as
 from __future__ import annotations
 
 import json
-import re
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import z3
 
-ParamValue = bool | int | float | str
+from .z3_params import (
+    ParamValue,
+    available_tactics,
+    check_solver_param,
+    check_value,
+    freeze_params,
+    tactic_param_kinds,
+)
 
-#: HMS preprocessing steps (run on the Z3 terms before the tactics); see ``z3_backend``.
+#: HMS preprocessing steps (run on the Z3 terms before the tactics); see ``product_bounds``.
 PREPROCESS_STEPS: dict[str, str] = {
     "product-bounds": "name nonlinear monomials by fresh variables and add the sign and "
     "factor-bound lemmas implied by the hypotheses (sound: only implied facts are added)",
@@ -83,7 +88,7 @@ SOUND_TACTICS: dict[str, str] = {
     "qfnra-nlsat": "purify-arith and friends, then nlsat",
     # nlqsat is nlsat lifted to quantifier alternation (QSAT, Bjørner & Janota 2015): it says
     # unsat only after refuting every strategy of the ∃ player, never on an approximation, and
-    # answers unknown ("not NRA") outside quantified real arithmetic. Used by quantifiers.py.
+    # answers unknown ("not NRA") outside quantified real arithmetic. Used by quantifiers/.
     "nlqsat": "decision procedure for quantified nonlinear real arithmetic (nlsat-based QSAT)",
     "qfnra": "Z3's QF_NRA strategy (nlsat and smt portfolios)",
     "qflra": "Z3's QF_LRA strategy",
@@ -92,100 +97,6 @@ SOUND_TACTICS: dict[str, str] = {
 }
 
 MAX_SCHEDULE_DEPTH = 3
-
-# --------------------------------------------------------------------------- validation helpers
-
-_lock = threading.Lock()
-_scratch: z3.Context | None = None
-_tactic_names: frozenset[str] | None = None
-_param_kinds: dict[str, dict[str, int]] = {}
-
-
-def _ctx() -> z3.Context:
-    global _scratch
-    if _scratch is None:
-        _scratch = z3.Context()
-    return _scratch
-
-
-def available_tactics() -> frozenset[str]:
-    """Names of the tactics the installed Z3 provides."""
-    global _tactic_names
-    with _lock:
-        if _tactic_names is None:
-            _tactic_names = frozenset(z3.tactics(_ctx()))
-        return _tactic_names
-
-
-def _descr_kinds(descrs: z3.ParamDescrsRef) -> dict[str, int]:
-    return {descrs.get_name(i): descrs.get_kind(descrs.get_name(i)) for i in range(descrs.size())}
-
-
-def tactic_param_kinds(tactic: str) -> dict[str, int]:
-    """``{param name: Z3_PK_* kind}`` of a tactic."""
-    if tactic not in available_tactics():
-        raise ValueError(f"unknown tactic {tactic!r}")
-    with _lock:
-        if tactic not in _param_kinds:
-            _param_kinds[tactic] = _descr_kinds(z3.Tactic(tactic, ctx=_ctx()).param_descrs())
-        return _param_kinds[tactic]
-
-
-def _solver_param_kinds() -> dict[str, int]:
-    with _lock:
-        if "<solver>" not in _param_kinds:
-            _param_kinds["<solver>"] = _descr_kinds(z3.Solver(ctx=_ctx()).param_descrs())
-        return _param_kinds["<solver>"]
-
-
-def _check_value(where: str, name: str, kind: int, value: Any) -> None:
-    if kind == z3.Z3_PK_STRING:  # free text can name a file: no string parameter is taken
-        raise ValueError(f"{where}: string parameter {name!r} is not accepted in a strategy")
-    ok = {
-        z3.Z3_PK_BOOL: isinstance(value, bool),
-        z3.Z3_PK_UINT: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-        z3.Z3_PK_DOUBLE: isinstance(value, int | float) and not isinstance(value, bool),
-        z3.Z3_PK_SYMBOL: isinstance(value, str),
-        z3.Z3_PK_STRING: isinstance(value, str),
-    }.get(kind, False)
-    if not ok:
-        kinds = {
-            z3.Z3_PK_BOOL: "a bool",
-            z3.Z3_PK_UINT: "an unsigned int",
-            z3.Z3_PK_DOUBLE: "a number",
-            z3.Z3_PK_SYMBOL: "a symbol (string)",
-            z3.Z3_PK_STRING: "a string",
-        }
-        expected = kinds.get(kind, "a supported value")
-        raise ValueError(f"{where}: parameter {name!r} must be {expected}, got {value!r}")
-
-
-def _freeze_params(where: str, params: Any) -> tuple[tuple[str, ParamValue], ...]:
-    if params is None:
-        return ()
-    if isinstance(params, tuple):
-        params = dict(params)
-    if not isinstance(params, dict):
-        raise ValueError(f"{where}: params must be an object, got {type(params).__name__}")
-    for key in params:
-        if not isinstance(key, str):
-            raise ValueError(f"{where}: parameter name {key!r} is not a string")
-        if _OUTPUT_PARAM.search(key):
-            raise ValueError(
-                f"{where}: parameter {key!r} is refused: it writes files or output on the worker "
-                "(strategies are data; logging, dumping and tracing are not allowed)"
-            )
-    return tuple(sorted(params.items()))
-
-
-#: Z3 parameters that open files or print on the worker (``smtlib2_log``, ``proof.log``,
-#: ``axioms2files``, ``arith.dump_lemmas``, ``lemmas2console``, ``mbqi.trace``, ``qi.profile``,
-#: ``cancel_backup_file``, …): a strategy comes from a user, so none of them is accepted.
-_OUTPUT_PARAM = re.compile(
-    r"log(?!ic)|file|dump|trace|profile|console|backup|display|print|verbose|output|stats",
-    re.IGNORECASE,
-)
-
 
 # --------------------------------------------------------------------------- data model
 
@@ -205,12 +116,12 @@ class TacticStep:
                 f"tactic {self.tactic!r} is not on the allow-list of tactics whose unsat is a "
                 "proof (strategy.SOUND_TACTICS); it may under-approximate the goal"
             )
-        object.__setattr__(self, "params", _freeze_params(f"tactic {self.tactic!r}", self.params))
+        object.__setattr__(self, "params", freeze_params(f"tactic {self.tactic!r}", self.params))
         kinds = tactic_param_kinds(self.tactic)
         for name, value in self.params:
             if name not in kinds:
                 raise ValueError(f"tactic {self.tactic!r} has no parameter {name!r}")
-            _check_value(f"tactic {self.tactic!r}", name, kinds[name], value)
+            check_value(f"tactic {self.tactic!r}", name, kinds[name], value)
 
     def build(self, ctx: z3.Context) -> z3.Tactic:
         tactic = z3.Tactic(self.tactic, ctx=ctx)
@@ -293,7 +204,7 @@ class Strategy:
         object.__setattr__(self, "preprocess", tuple(self.preprocess))
         object.__setattr__(self, "pipeline", tuple(self.pipeline))
         object.__setattr__(self, "schedule", tuple(self.schedule))
-        object.__setattr__(self, "params", _freeze_params("strategy params", self.params))
+        object.__setattr__(self, "params", freeze_params("strategy params", self.params))
         for step in self.preprocess:
             if step not in PREPROCESS_STEPS:
                 raise ValueError(
@@ -302,7 +213,7 @@ class Strategy:
         if self.pipeline and not (self.decider or self.schedule):
             raise ValueError("a tactic pipeline needs a decider or a schedule")
         for name, value in self.params:
-            _check_solver_param(name, value)
+            check_solver_param(name, value)
 
     # ------------------------------------------------------------------ properties
 
@@ -415,24 +326,6 @@ def _budget(sl: Slice) -> str:
         dict(sl.strategy.decider.params).get("max_conflicts") if sl.strategy.decider else None
     )
     return f"@{conflicts}cf" if conflicts is not None else ""
-
-
-def _check_solver_param(name: str, value: Any) -> None:
-    if not isinstance(name, str):
-        raise ValueError(f"solver parameter name {name!r} is not a string")
-    if name == "timeout":
-        raise ValueError("solver parameter 'timeout' is set by the prover from timeout_s")
-    module, _, rest = name.partition(".")
-    if rest and module in {"smt", "nlsat", "sat"}:
-        kinds = tactic_param_kinds(module)
-        if rest not in kinds:
-            raise ValueError(f"unknown solver parameter {name!r}")
-        _check_value("solver params", name, kinds[rest], value)
-        return
-    kinds = _solver_param_kinds()
-    if name not in kinds:
-        raise ValueError(f"unknown solver parameter {name!r}")
-    _check_value("solver params", name, kinds[name], value)
 
 
 # --------------------------------------------------------------------------- named strategies

@@ -30,7 +30,7 @@ class ProofOutcome:
     ``confirmed_by`` (PROVED, and a disagreement's ERROR): the other solver's check of the
     assertions found unsatisfiable — ``{"solver", "version", "status", "seconds",
     "budget_s"}``, status ``"confirmed"`` or ``"unconfirmed (timeout | unknown: … |
-    unsupported: …)"`` (see :func:`~.prover.confirm_proved`); None when not confirmed at all.
+    unsupported: …)"`` (see :func:`~.confirm.confirm_proved`); None when not confirmed at all.
 
     ``proof`` (PROVED, and REFUTED when the counterexample needed a proof of its own): how the
     verdict was reached, with enough detail to re-check it — ``{"method": …, …}``, e.g.

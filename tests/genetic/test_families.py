@@ -10,7 +10,7 @@ from hms_celery.errors import InputError
 from hms_celery.genetic import families as F
 from hms_celery.verification.catalogue import find_claim
 from hms_celery.verification.request import ProofRequest
-from hms_celery.verification.z3_backend import size_parameters
+from hms_celery.verification.sizes import size_parameters
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "lean_workspace" / "claims" / "moneyball.json"
 NAMES = {"war-abs", "war-unit", "war-original", "drp-baseline", "fs-bounds", "um-nested"}

@@ -9,13 +9,8 @@ import random
 import pytest
 
 from hms_celery.genetic import genome as G
-from hms_celery.verification.strategy import (
-    NAMED_STRATEGIES,
-    SOUND_TACTICS,
-    Strategy,
-    available_tactics,
-    tactic_param_kinds,
-)
+from hms_celery.verification.strategy import NAMED_STRATEGIES, SOUND_TACTICS, Strategy
+from hms_celery.verification.z3_params import available_tactics, tactic_param_kinds
 
 SEEDS = [G.Z3_DEFAULT_GENOME] + [
     NAMED_STRATEGIES[n].to_json() for n in ("linearise-smt", "linearise-restarts", "portfolio")

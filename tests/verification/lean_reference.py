@@ -2,7 +2,7 @@
 
 This module is the referee of ``test_lean_conformance.py`` and ``test_differential.py``.  It
 shares no code with HMS's own pipeline (it must not import ``elaborate``, ``exact``, ``parser``
-or ``z3_backend`` from ``hms_celery.verification``; ``test_lean_conformance.py`` checks that):
+or the Z3 compiler from ``hms_celery.verification``; ``test_lean_conformance.py`` checks that):
 it has its own tokenizer, its own Pratt parser, its own elaborator that follows Lean's rules,
 and it evaluates with :class:`fractions.Fraction`.
 

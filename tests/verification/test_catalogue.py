@@ -11,14 +11,13 @@ import pytest
 from hms_celery.errors import CatalogueError, StatementError, UnknownTheoremError
 from hms_celery.verification.ast import FinT, Lit
 from hms_celery.verification.catalogue import (
-    Claim,
-    ClaimProblem,
     classify,
     default_catalogue_path,
     find_claim,
     load_catalogue,
     read_catalogue,
 )
+from hms_celery.verification.claims import Claim, ClaimProblem
 from hms_celery.verification.frontend import parse_statement
 from hms_celery.verification.request import ProofRequest, order_variables
 from hms_celery.verification.verdict import Verdict

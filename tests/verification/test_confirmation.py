@@ -10,16 +10,18 @@ import pytest
 import z3
 
 from hms_celery.settings import reset_settings
-from hms_celery.verification import exact, prover
+from hms_celery.verification import exact, z3_session
 from hms_celery.verification.catalogue import find_claim
+from hms_celery.verification.confirm import CONFIRM_MIN_S, confirm_proved
 from hms_celery.verification.cvc5_backend import Cvc5Backend
 from hms_celery.verification.frontend import parse_statement
-from hms_celery.verification.prover import CONFIRM_MIN_S, confirm_proved, prove
+from hms_celery.verification.prover import prove
 from hms_celery.verification.request import ProofRequest
 from hms_celery.verification.smtlib import decide_smtlib
-from hms_celery.verification.solvers import SolverAnswer, Z3Backend
+from hms_celery.verification.solvers import SolverAnswer
 from hms_celery.verification.verdict import ProofOutcome, Verdict
-from hms_celery.verification.z3_backend import Unsupported
+from hms_celery.verification.z3_session import Z3Backend
+from hms_celery.verification.z3_terms import Unsupported
 from tests.support import BOUNDED_ONLY
 
 from .hand_ast import cmp, lit, op, stmt, var
@@ -59,7 +61,7 @@ def setting(monkeypatch) -> Iterator[object]:
 
 def test_proved_is_confirmed_by_cvc5_on_the_assertions_z3_proved(monkeypatch, cvc5_calls):
     proved_by_z3: list[list[z3.BoolRef]] = []
-    real_solve = prover._solve
+    real_solve = z3_session.solve
 
     def solve(assertions, *args, **kw):
         check = real_solve(assertions, *args, **kw)
@@ -67,7 +69,7 @@ def test_proved_is_confirmed_by_cvc5_on_the_assertions_z3_proved(monkeypatch, cv
             proved_by_z3.append(list(assertions))
         return check
 
-    monkeypatch.setattr(prover, "_solve", solve)
+    monkeypatch.setattr(z3_session, "solve", solve)
     out = prove(monotone_square(), timeout_s=20)
     assert out.verdict is Verdict.PROVED, out.reason
     assert out.confirmed_by["solver"] == "cvc5"

@@ -10,15 +10,12 @@ import pytest
 import z3
 
 from hms_celery.verification import ast as A
-from hms_celery.verification.cvc5_backend import (
-    Cvc5Backend,
-    Translator,
-    _rational_text,
-    cvc5_version,
-)
+from hms_celery.verification.cvc5_backend import Cvc5Backend, cvc5_version
+from hms_celery.verification.cvc5_model import rational_text
+from hms_celery.verification.cvc5_translate import Translator
 from hms_celery.verification.sandbox import KILL_MARGIN_S
 from hms_celery.verification.smtlib import parse_smtlib
-from hms_celery.verification.z3_backend import CounterexampleError, Unsupported, VarEncoding
+from hms_celery.verification.z3_terms import CounterexampleError, Unsupported, VarEncoding
 
 
 @pytest.fixture
@@ -138,7 +135,7 @@ def test_big_numerals_cross_untouched(ctx) -> None:
     ],
 )
 def test_cvc5_value_text_is_read_exactly(text, value) -> None:
-    assert _rational_text(text) == value
+    assert rational_text(text) == value
 
 
 def test_quantifiers_and_de_bruijn_indices(ctx) -> None:

@@ -27,7 +27,8 @@ from hms_celery.verification.ast import (
     Var,
 )
 from hms_celery.verification.frontend import parse_statement
-from hms_celery.verification.parser import (
+from hms_celery.verification.parser import parse_expression
+from hms_celery.verification.surface import (
     SApp,
     SBin,
     SCmp,
@@ -39,7 +40,6 @@ from hms_celery.verification.parser import (
     SPow,
     SQuant,
     SSum,
-    parse_expression,
 )
 
 VEC = {"n": "ℕ", "w": "Fin n → ℝ", "a": "Fin n → ℝ", "d": "Fin n → ℝ"}

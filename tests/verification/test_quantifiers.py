@@ -22,15 +22,14 @@ from hms_celery.verification import parse_statement
 from hms_celery.verification.ast_walk import CaptureError, substitute
 from hms_celery.verification.printer import show_expr, show_statement
 from hms_celery.verification.prover import prove
-from hms_celery.verification.quantifiers import (
-    Attempt,
+from hms_celery.verification.quantifiers import Attempt, recheck_model
+from hms_celery.verification.quantifiers.prenex import (
     candidates,
     has_infinite_quantifier,
     peel,
-    recheck_model,
-    refute_at,
     solutions,
 )
+from hms_celery.verification.quantifiers.refutation import refute_at
 from hms_celery.verification.strategy import DEFAULT_STRATEGY
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 from tests.verification import lean_reference as ref
@@ -265,7 +264,9 @@ def test_capture_is_refused_not_substituted():
 def _attempt() -> Attempt:
     import time
 
-    return Attempt(DEFAULT_STRATEGY, "z3", time.monotonic(), float(TIMEOUT), None, True)
+    return Attempt(
+        DEFAULT_STRATEGY, "z3", time.monotonic(), float(TIMEOUT), None, True, prove=prove
+    )
 
 
 def test_a_model_value_with_a_witness_is_not_a_counterexample():

@@ -11,14 +11,11 @@ import z3
 from hms_celery.verification import ast as A
 from hms_celery.verification import prover
 from hms_celery.verification.exact import check_counterexample
+from hms_celery.verification.product_bounds import product_bounds
 from hms_celery.verification.prover import prove
+from hms_celery.verification.sizes import size_assignments, size_parameters
 from hms_celery.verification.verdict import ProofOutcome, Verdict
-from hms_celery.verification.z3_backend import (
-    compile_statement,
-    product_bounds,
-    size_assignments,
-    size_parameters,
-)
+from hms_celery.verification.z3_compile import compile_statement
 
 from .hand_ast import N, Q, R, Z, at, cmp, fin, land, lit, op, stmt, var, vec, war_statement
 
