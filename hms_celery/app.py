@@ -101,8 +101,18 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
+def check_settings(settings: Settings) -> None:
+    """What the settings cannot check themselves: the default strategy names a strategy
+    (imported only when set: the strategy catalogue loads Z3)."""
+    if settings.default_strategy:
+        from hms_celery.verification.strategy import check_default_strategy
+
+        check_default_strategy(settings.default_strategy)
+
+
 app = Celery("hms", include=TASK_MODULES)
 configure(app, get_settings())
+check_settings(get_settings())
 register_skill_tasks(app)  # hms.skill.<id> for every skill of the registry
 
 
@@ -121,6 +131,7 @@ def reconfigure() -> Settings:
 
     reset_settings()
     settings = get_settings()
+    check_settings(settings)
     configure(app, settings)
     reset_connections()
     app._backend_cache = None

@@ -33,6 +33,8 @@ from typing import Any
 
 import z3
 
+from hms_celery.errors import SettingsError
+
 from .z3_params import (
     ParamValue,
     available_tactics,
@@ -397,3 +399,17 @@ def strategy_from_any(x: Strategy | dict[str, Any] | str | None) -> Strategy:
             return Strategy.from_json(data)
         raise ValueError(f"unknown strategy {x!r}; named strategies: {sorted(NAMED_STRATEGIES)}")
     raise ValueError(f"a strategy is a Strategy, dict, name or JSON text, not {type(x).__name__}")
+
+
+def check_default_strategy(value: str | None) -> None:
+    """Refuse an ``HMS_DEFAULT_STRATEGY`` that is neither a strategy's name nor valid strategy
+    JSON (:class:`SettingsError` naming it): an unknown name must stop the stack at start-up,
+    not turn every verdict into ERROR."""
+    if value is None:
+        return
+    try:
+        strategy_from_any(value)
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:  # ValueError: says what
+        raise SettingsError(
+            f"invalid setting: HMS_DEFAULT_STRATEGY={value!r}: not a valid strategy: {exc}"
+        ) from None

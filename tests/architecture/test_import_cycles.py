@@ -5,8 +5,8 @@ The graph has an edge A → B when module A imports module B at module level (in
 name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``. Importing a package
 runs its ``__init__``, so an edge to ``pkg.mod`` also implies one to ``pkg``.
 
-Function-level imports are not edges here: they do not run at import time. Issue 11 removes
-the ones that only dodge cycles; until then this test keeps the module-level graph acyclic.
+A second graph counts function-level (lazy) imports as well: a lazy import that only dodges
+a cycle still couples the two modules both ways, so that graph must be acyclic too.
 """
 
 from __future__ import annotations
@@ -56,18 +56,37 @@ def _top_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
+def _all_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import in the module, function bodies included (``if TYPE_CHECKING:`` excluded)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
 def _with_parents(name: str, modules: dict[str, Path]) -> list[str]:
     parts = name.split(".")
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in modules]
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Each HMS module → the HMS modules it imports at module level."""
+def import_graph(*, lazy: bool = False) -> dict[str, set[str]]:
+    """Each HMS module → the HMS modules it imports at module level (``lazy``: anywhere)."""
     modules = _modules()
+    reader = _all_imports if lazy else _top_level_imports
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        for node in _top_level_imports(ast.parse(path.read_text(), str(path))):
+        for node in reader(ast.parse(path.read_text(), str(path))):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -102,6 +121,16 @@ def test_no_import_cycle_between_hms_modules() -> None:
         TopologicalSorter(import_graph()).prepare()
     except CycleError as exc:
         pytest.fail("import cycle: " + " → ".join(exc.args[1]))
+
+
+def test_no_import_cycle_counting_lazy_imports() -> None:
+    graph = import_graph(lazy=True)
+    # The lazy reader sees function-level imports (else this test would add nothing).
+    assert "hms_celery.verification.strategy" in graph["hms_celery.app"]
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        pytest.fail("import cycle (lazy imports counted): " + " → ".join(exc.args[1]))
 
 
 def test_a_cycle_is_caught() -> None:
