@@ -15,10 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from kombu.exceptions import OperationalError as BrokerError
-
 from hms_celery.agents.skills import PROOF_QUEUES
-from hms_celery.app import app
+from hms_celery.app import PUBLISH_ERRORS, app, publish_error
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.policy import rules
 from hms_celery.policy.engine import ActionRequest, require
@@ -249,10 +247,11 @@ def _submit(request: ProofRequest, family: str | None) -> str:
             soft_time_limit=timeout + settings.time_limit_margin,
             time_limit=timeout + 2 * settings.time_limit_margin,
         )
-    except (BrokerError, OSError) as exc:
+    except PUBLISH_ERRORS as exc:
+        why = publish_error(exc)
         url = safe_url(settings.effective_broker_url)
-        repository.mark_rejected(task_id, f"broker unreachable: {exc}", ACTOR)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+        repository.mark_rejected(task_id, f"broker unreachable: {why}", ACTOR)
+        raise InfrastructureError(f"broker unreachable at {url}: {why}", url=url) from exc
     return task_id
 
 
@@ -365,9 +364,10 @@ def run_skill(skill_id: str, payload: dict[str, Any]) -> str:
     task_id = str(uuid.uuid4())
     try:
         app.send_task(skill.task_name, kwargs={"payload": payload}, task_id=task_id, **options)
-    except (BrokerError, OSError) as exc:
+    except PUBLISH_ERRORS as exc:
+        why = publish_error(exc)
         url = safe_url(get_settings().effective_broker_url)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+        raise InfrastructureError(f"broker unreachable at {url}: {why}", url=url) from exc
     return task_id
 
 
@@ -533,9 +533,10 @@ def start_ga_run(
             trigger="client",
             actor=ACTOR,
         )
-    except (BrokerError, OSError) as exc:
+    except PUBLISH_ERRORS as exc:
+        why = publish_error(exc)
         url = safe_url(get_settings().effective_broker_url)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+        raise InfrastructureError(f"broker unreachable at {url}: {why}", url=url) from exc
 
 
 def query_ga_run(run_id: str) -> dict[str, Any]:

@@ -25,11 +25,10 @@ from typing import Any
 
 from celery import Task, group
 from celery.exceptions import SoftTimeLimitExceeded
-from kombu.exceptions import OperationalError as BrokerError
 
 from hms_celery.agents.race import store
 from hms_celery.agents.race.plan import Leg, leg_celery_id, plan_legs
-from hms_celery.app import app
+from hms_celery.app import PUBLISH_ERRORS, app, publish_error
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
@@ -86,10 +85,11 @@ def submit_race(request: ProofRequest, family: str | None, *, actor: str) -> str
     timeout = request.timeout or get_settings().prover_timeout
     try:
         group(_signature(task_id, leg, timeout) for leg in legs).apply_async()
-    except (BrokerError, OSError) as exc:
+    except PUBLISH_ERRORS as exc:
+        why = publish_error(exc)
         url = safe_url(get_settings().effective_broker_url)
-        repository.mark_rejected(task_id, f"broker unreachable: {exc}", actor)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+        repository.mark_rejected(task_id, f"broker unreachable: {why}", actor)
+        raise InfrastructureError(f"broker unreachable at {url}: {why}", url=url) from exc
     return task_id
 
 
