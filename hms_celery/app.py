@@ -10,11 +10,28 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from amqp.exceptions import AMQPError, MessageNacked
 from celery import Celery, signals
+from kombu.exceptions import OperationalError
 
 from hms_celery.agents.skills import register_skill_tasks, task_queues, task_routes
 from hms_celery.no_broker import NO_BROKER_URL
-from hms_celery.settings import NoStackError, Settings, get_settings
+from hms_celery.settings import NoStackError, Settings, get_settings, is_amqp_url
+
+#: What a publish that did not reach the broker raises: kombu's error once the retry policy
+#: gave up, a socket error, and on AMQP a channel error or a publisher-confirm nack (which
+#: would be a silent loss without confirms).
+PUBLISH_ERRORS: tuple[type[Exception], ...] = (OperationalError, OSError, AMQPError, MessageNacked)
+
+
+def publish_error(exc: BaseException) -> str:
+    """A publish error for a message: its text, else its cause's (kombu wraps a confirm nack,
+    which has no text, in an OperationalError without one), else the class name."""
+    cause: BaseException | None = exc
+    while cause is not None and not str(cause):
+        exc, cause = cause, cause.__cause__ or cause.__context__
+    return str(cause) if cause is not None else type(exc).__name__
+
 
 TASK_MODULES = [
     "hms_celery.agents.prover",
@@ -34,7 +51,8 @@ def configure(app: Celery, settings: Settings) -> None:
     broker = settings.resolved_broker_url or NO_BROKER_URL
     app.conf.update(
         broker_url=broker,
-        result_backend=settings.result_backend or settings.resolved_broker_url,
+        # A Redis broker, or HMS_REDIS_URL with an AMQP one (chords need a real result store).
+        result_backend=settings.result_backend or settings.default_result_backend,
         # Security: JSON everywhere, never pickle.
         task_serializer="json",
         result_serializer="json",
@@ -63,15 +81,7 @@ def configure(app: Celery, settings: Settings) -> None:
         # Fail fast (and clearly) when the broker is down instead of hanging.
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=connect_timeout,
-        broker_transport_options={
-            "socket_connect_timeout": connect_timeout,
-            "visibility_timeout": 3600,
-            # Redis pub/sub ignores database numbers: fanout (remote control, events and
-            # heartbeats, the health broadcast) stays inside this stack's database only
-            # because kombu prefixes its channels with it ("/<db>.").  Kombu's default, pinned.
-            "fanout_prefix": True,
-            "fanout_patterns": True,
-        },
+        broker_transport_options=broker_transport_options(broker, connect_timeout),
         redis_socket_connect_timeout=connect_timeout,
         redis_socket_timeout=30,
         task_publish_retry_policy={
@@ -99,6 +109,28 @@ def configure(app: Celery, settings: Settings) -> None:
         timezone="UTC",
         enable_utc=True,
     )
+
+
+def broker_transport_options(broker: str, connect_timeout: float) -> dict[str, Any]:
+    """Kombu transport options for ``broker``'s kind (docs/brokers.md says what differs)."""
+    if is_amqp_url(broker):
+        return {
+            # Publisher confirms: a publish returns once RabbitMQ has taken the message (and,
+            # for a durable queue, persisted it), and a refused one raises instead of being
+            # dropped without a word.  One round-trip per publish.
+            "confirm_publish": True,
+        }
+    return {
+        "socket_connect_timeout": connect_timeout,
+        # A message taken by a worker that vanished comes back after this long; HMS's
+        # supervisor re-publishes a lost attempt much sooner (docs/brokers.md).
+        "visibility_timeout": 3600,
+        # Redis pub/sub ignores database numbers: fanout (remote control, events and
+        # heartbeats, the health broadcast) stays inside this stack's database only
+        # because kombu prefixes its channels with it ("/<db>.").  Kombu's default, pinned.
+        "fanout_prefix": True,
+        "fanout_patterns": True,
+    }
 
 
 def check_settings(settings: Settings) -> None:

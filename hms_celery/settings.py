@@ -13,7 +13,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import (
     Field,
@@ -57,7 +57,15 @@ class Settings(BaseSettings):
         "(never a default Redis: with neither, commands exit 3).",
     )
     result_backend: str | None = Field(
-        default=None, description="Celery result backend. Unset: the broker URL."
+        default=None,
+        description="Celery result backend. Unset: the broker URL (a Redis broker), else the "
+        "coordination Redis (HMS_REDIS_URL).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="The stack's coordination Redis (heartbeats, locks, breakers, the stack "
+        "claim, the sweep histogram). Unset: the broker URL, which must then be Redis; "
+        "required with an AMQP broker (docs/brokers.md).",
     )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the store. Unset: SQLite in data_dir."
@@ -244,7 +252,30 @@ class Settings(BaseSettings):
             return None
         scheme = value.split("://", 1)[0] if "://" in value else ""
         if scheme not in {"redis", "rediss", "redis+socket", "amqp", "amqps", "pyamqp", "memory"}:
-            raise ValueError(f"unsupported URL scheme in {value!r} (expected redis://…)")
+            raise ValueError(f"unsupported URL scheme in {value!r} (expected redis:// or amqp://…)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _coordination_redis(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A Redis URL; required when the broker is AMQP (it has no place for HMS's keys), and
+        the broker's own database when the broker is Redis (one database, one stack)."""
+        value = value or None
+        broker = info.data.get("broker_url")
+        if value is not None and not is_redis_url(value):
+            raise ValueError(f"not a Redis URL: {value!r} (expected redis://host:port/N)")
+        if value is None and broker and is_amqp_url(broker):
+            raise ValueError(
+                f"HMS_BROKER_URL={broker_identity(broker)} is AMQP: set HMS_REDIS_URL to a Redis "
+                "database of this stack's own (redis://host:port/N) for heartbeats, locks, "
+                "breakers and the stack claim"
+            )
+        redis_broker = broker if broker and is_redis_url(broker) else None
+        if value and redis_broker and broker_identity(value) != broker_identity(redis_broker):
+            raise ValueError(
+                f"with a Redis broker HMS keeps its keys in the broker's database: leave "
+                f"HMS_REDIS_URL unset (or {broker_identity(redis_broker)}), not {value!r}"
+            )
         return value
 
     @field_validator("database_url")
@@ -311,14 +342,40 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def default_result_backend(self) -> str | None:
+        """The result backend when ``HMS_RESULT_BACKEND`` is unset: a Redis broker itself, the
+        coordination Redis with an AMQP broker (Celery 5 has no AMQP result store that chords
+        can use); None without a broker."""
+        broker = self.resolved_broker_url
+        if broker is None or is_redis_url(broker):
+            return broker
+        return self.redis_url
+
+    @property
     def effective_result_backend(self) -> str:
-        return self.result_backend or self.effective_broker_url
+        return self.result_backend or self.default_result_backend or self.effective_broker_url
+
+    @property
+    def coordination_url(self) -> str:
+        """The Redis database holding this stack's ``hms:*`` keys: ``HMS_REDIS_URL``, else a
+        Redis broker's own database.  :class:`NoStackError` without a broker;
+        :class:`SettingsError` (naming HMS_REDIS_URL) for a broker that is not Redis."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.effective_broker_url
+        if not is_redis_url(broker):
+            raise SettingsError(
+                f"HMS needs a Redis for its coordination state: HMS_BROKER_URL="
+                f"{broker_identity(broker)} is not Redis, so set HMS_REDIS_URL=redis://host:port/N"
+            )
+        return broker
 
     @property
     def stack_id(self) -> str:
-        """The stack this process belongs to: its broker's server and database (one Redis
-        database holds one stack's queues and keys).  Agents record it; a supervisor judges
-        only the agents of its own stack, even when several stacks share one store."""
+        """The stack this process belongs to: its broker's server and database or virtual
+        host (one Redis database, or one AMQP vhost, holds one stack's queues).  Agents
+        record it; a supervisor judges only the agents of its own stack, even when several
+        stacks share one store."""
         return broker_identity(self.effective_broker_url)
 
     @property
@@ -362,8 +419,20 @@ class NoStackError(InfrastructureError):
 _DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "pyamqp": 5672}
 
 
+def is_redis_url(url: str) -> bool:
+    """Whether ``url`` names a Redis server (a broker HMS can keep its own keys in)."""
+    return url.startswith(("redis://", "rediss://", "unix://"))
+
+
+def is_amqp_url(url: str) -> bool:
+    """Whether ``url`` names an AMQP broker (RabbitMQ, through py-amqp)."""
+    return url.split("://", 1)[0].lower() in {"amqp", "amqps", "pyamqp"}
+
+
 def broker_identity(url: str) -> str:
-    """``scheme://host:port/db`` of a broker URL, without credentials or options."""
+    """``scheme://host:port/db`` of a Redis URL, ``amqp://host:port/<vhost>`` of an AMQP one,
+    without credentials or options: equal for two URLs exactly when they name one stack's
+    broker (kombu's vhost rules: ``amqp://h``, ``amqp://h/`` and ``amqp://h//`` are "/")."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme.startswith("redis") and scheme != "redis+socket":
@@ -371,6 +440,12 @@ def broker_identity(url: str) -> str:
         host = "127.0.0.1" if host == "localhost" else host
         db = parts.path.strip("/") or "0"
         return f"{scheme}://{host}:{parts.port or _DEFAULT_PORTS[scheme]}/{db}"
+    if is_amqp_url(url):
+        scheme = "amqps" if scheme == "amqps" else "amqp"  # pyamqp:// is amqp:// in kombu
+        host = (parts.hostname or "127.0.0.1").lower()
+        host = "127.0.0.1" if host == "localhost" else host
+        vhost = unquote(parts.path[1:]) or "/"  # what kombu sends as the virtual host
+        return f"{scheme}://{host}:{parts.port or _DEFAULT_PORTS[scheme]}/{quote(vhost, safe='')}"
     host = (parts.hostname or "").lower()
     port = f":{parts.port or _DEFAULT_PORTS.get(scheme, '')}" if host else ""
     return f"{scheme}://{host}{port}{parts.path or '/'}"

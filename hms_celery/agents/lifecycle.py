@@ -34,7 +34,7 @@ from hms_celery.app import app
 from hms_celery.errors import HMSError
 from hms_celery.healing import stack_claim
 from hms_celery.healing.heartbeats import HeartbeatMonitorStep, redis_client
-from hms_celery.settings import get_settings
+from hms_celery.settings import get_settings, is_redis_url
 from hms_celery.store.db import dispose_engines
 from hms_celery.store.models import utcnow
 
@@ -94,12 +94,14 @@ def consumed_queues(app_queues: Any) -> list[str]:
 
 @signals.celeryd_init.connect
 def _claim_broker_database(**_: Any) -> None:
-    """Refuse (exit 2) to serve a broker database that another store's stack uses."""
-    url = get_settings().resolved_broker_url
-    if not url or not url.startswith(("redis://", "rediss://")):
-        return  # no broker: app.py already refused; AMQP: vhosts are the operator's
+    """Refuse (exit 2) to serve a broker database (with AMQP: a coordination Redis database)
+    that another stack uses."""
+    settings = get_settings()
+    broker = settings.resolved_broker_url
+    if not broker or not (is_redis_url(broker) or settings.redis_url):
+        return  # no broker: app.py already refused; no Redis at all (memory://): no claim
     try:
-        stack_claim.claim(redis_client(url))
+        stack_claim.claim(redis_client())
     except stack_claim.StackConflictError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None

@@ -178,10 +178,12 @@ class EmbeddedStack:
 
     def _check_claim(self, broker: str) -> None:
         """An outside broker database that serves another store's stack: refuse now, with
-        the reason (its agents would exit with it anyway)."""
-        if not broker.startswith(("redis://", "rediss://")):
+        the reason (its agents would exit with it anyway).  An AMQP broker's claim is on
+        the coordination Redis (HMS_REDIS_URL)."""
+        url = self.settings.redis_url or broker
+        if not url.startswith(("redis://", "rediss://")):
             return
-        client = redis.Redis.from_url(broker, socket_connect_timeout=self.settings.connect_timeout)
+        client = redis.Redis.from_url(url, socket_connect_timeout=self.settings.connect_timeout)
         try:
             stack_claim.check(client, self.settings)
         except redis.RedisError:

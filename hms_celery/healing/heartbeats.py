@@ -20,7 +20,7 @@ from typing import Any, ClassVar, cast
 import redis
 from celery import Celery, bootsteps
 
-from hms_celery.settings import get_settings
+from hms_celery.settings import get_settings, is_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,14 @@ _clients: dict[tuple[int, str], redis.Redis] = {}
 
 
 def redis_client(url: str | None = None) -> redis.Redis:
-    """A Redis client on the broker (heartbeats, locks and breakers live next to the queues);
-    one per process and URL (its connection pool must not cross a fork)."""
-    url = url or get_settings().effective_broker_url
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"heartbeats need a Redis broker, not {url!r}")
+    """A Redis client on the stack's coordination Redis (heartbeats, locks and breakers):
+    ``HMS_REDIS_URL``, else a Redis broker's own database (next to the queues); one per
+    process and URL (its connection pool must not cross a fork)."""
+    if url is None:
+        settings = get_settings()
+        url = settings.redis_url or settings.effective_broker_url
+    if not is_redis_url(url):  # settings refuse AMQP without HMS_REDIS_URL; memory:// is left
+        raise ValueError(f"HMS's coordination state needs Redis (HMS_REDIS_URL), not {url!r}")
     key = (os.getpid(), url)
     client = _clients.get(key)
     if client is None:

@@ -8,6 +8,11 @@ is refused: every agent claims its broker database for its store when it starts
 an agent of another store finds the claim and exits with :class:`StackConflictError` (exit 2),
 and a client of another store refuses to submit.  Stacks on different databases (or servers)
 never meet: kombu prefixes every fanout channel with the database number.
+
+With an AMQP broker the queues live in a RabbitMQ virtual host and the ``hms:*`` keys in the
+coordination Redis (``HMS_REDIS_URL``); the claim is then on that Redis database and names the
+broker's vhost as well as the store, so two stacks on different vhosts cannot share one
+coordination database (their supervisor locks, heartbeats and breakers would mix).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from celery import bootsteps
 
 from hms_celery.errors import InputError
 from hms_celery.healing.heartbeats import redis_client
-from hms_celery.settings import Settings, get_settings
+from hms_celery.settings import Settings, get_settings, is_redis_url
 from hms_celery.store.db import safe_url
 
 log = logging.getLogger(__name__)
@@ -65,8 +70,15 @@ return 0
 class StackConflictError(InputError):
     """This process's store differs from the one its broker database already serves."""
 
-    def __init__(self, broker: str, holder: str, mine: str) -> None:
+    def __init__(self, broker: str, holder: str, mine: str, *, coordination: bool = False) -> None:
         self.holder = holder
+        if coordination:  # an AMQP broker: the claim is on HMS_REDIS_URL's database
+            super().__init__(
+                f"the coordination Redis database {safe_url(broker)} already serves the stack "
+                f"whose store is {holder}, not this one's ({mine}): give each stack its own "
+                "Redis database (HMS_REDIS_URL=redis://host:port/N)"
+            )
+            return
         super().__init__(
             f"the broker database {safe_url(broker)} already serves the stack whose store is "
             f"{holder}, not this one's ({mine}): give each stack its own Redis database "
@@ -75,8 +87,23 @@ class StackConflictError(InputError):
 
 
 def store_identity(settings: Settings) -> str:
-    """The store as the claim names it (password hidden)."""
-    return safe_url(settings.effective_database_url)
+    """The stack as the claim names it: its store (password hidden), and its broker's vhost
+    when the claimed database is not the broker's (AMQP)."""
+    store = safe_url(settings.effective_database_url)
+    if _separate(settings):
+        return f"{store} via {settings.stack_id}"
+    return store
+
+
+def _separate(settings: Settings) -> bool:
+    """Whether the coordination Redis is not the broker (an AMQP broker)."""
+    return not is_redis_url(settings.effective_broker_url)
+
+
+def _conflict(settings: Settings, holder: str, mine: str) -> StackConflictError:
+    if _separate(settings):
+        return StackConflictError(settings.coordination_url, holder, mine, coordination=True)
+    return StackConflictError(settings.effective_broker_url, holder, mine)
 
 
 def claim(client: redis.Redis, settings: Settings | None = None, claimant: str = "") -> None:
@@ -88,7 +115,7 @@ def claim(client: redis.Redis, settings: Settings | None = None, claimant: str =
     holder = client.eval(_CLAIM, 2, CLAIM_KEY, CLAIMANTS_KEY, mine, ttl_ms, claimant)
     holder = holder.decode() if isinstance(holder, bytes) else str(holder)
     if holder != mine:
-        raise StackConflictError(settings.effective_broker_url, holder, mine)
+        raise _conflict(settings, holder, mine)
 
 
 def release(client: redis.Redis, claimant: str, settings: Settings | None = None) -> bool:
@@ -111,7 +138,7 @@ def check_holder(holder: bytes | None, settings: Settings | None = None) -> None
     settings = settings or get_settings()
     mine = store_identity(settings)
     if holder is not None and holder.decode() != mine:
-        raise StackConflictError(settings.effective_broker_url, holder.decode(), mine)
+        raise _conflict(settings, holder.decode(), mine)
 
 
 class StackClaimStep(bootsteps.StartStopStep):

@@ -9,7 +9,8 @@ sweep runs at a time, even with two beat processes.  Each sweep:
 2. stores every state change with its reason;
 3. re-publishes the in-flight attempts of every FAILED agent from the store at once — a new
    attempt of the same task id (a race leg: that leg again, on its backend's queue); the
-   result commit is idempotent, so a zombie finishing late changes nothing;
+   result commit is idempotent, so a zombie finishing late changes nothing (with an AMQP
+   broker, RabbitMQ redelivers the unacknowledged message itself: nothing is re-published);
 4. asks the health policy for a RecoveryAction (restart intensity, backoff) and carries out
    the ones that are due: RESTART = a remote-control command that replaces the live worker's
    pool processes,
@@ -63,7 +64,7 @@ from hms_celery.policy import (
 )
 from hms_celery.policy.engine import ActionRequest, Decision, Outcome, authorize
 from hms_celery.policy.engine import record as record_decision
-from hms_celery.settings import get_settings
+from hms_celery.settings import get_settings, is_amqp_url
 from hms_celery.store import repository
 from hms_celery.store.approvals import hold_task
 from hms_celery.store.db import session_scope
@@ -199,11 +200,27 @@ def _requeue(agent: dict[str, Any], summary: dict[str, Any]) -> None:
 
     The attempt is closed as LOST either way (its agent is gone).  A requeue the policy
     denies or parks keeps the task recorded and visible, unqueued (PENDING, the reason as its
-    error); an approved one is re-published by a later sweep."""
+    error); an approved one is re-published by a later sweep.
+
+    With an AMQP broker nothing is re-published: RabbitMQ itself returns a message that a
+    closed connection had not acknowledged (a dead worker's, at once; a hung one's when its
+    process is replaced or its AMQP heartbeat lapses), and a second copy would run the task
+    twice.  The attempt is closed and the broker's requeue audited (docs/brokers.md)."""
+    broker_requeues = is_amqp_url(get_settings().effective_broker_url)
     for item in registry.in_flight(agent["id"]):
         repository.abandon_attempt(
             item["task_id"], item["attempt"], f"agent {agent['id']} failed: {agent['state_reason']}"
         )
+        if broker_requeues:
+            _audit(
+                "task.requeued",
+                item["task_id"],
+                agent=agent["id"],
+                lost_attempt=item["attempt"],
+                by="broker",
+            )
+            summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"], "by": "broker"})
+            continue
         work = {
             "task_id": item["task_id"],
             "attempt": item["attempt"],

@@ -38,7 +38,7 @@ from hms_celery.healing.heartbeats import redis_client
 from hms_celery.healing.supervisor import POLICY_KEY
 from hms_celery.metrics.sweeps import SWEEP_BUCKETS, read_sweeps
 from hms_celery.policy import ActionKind, AgentState, BreakerState
-from hms_celery.settings import get_settings
+from hms_celery.settings import get_settings, is_redis_url
 from hms_celery.store.db import safe_url
 from hms_celery.store.models import (
     Agent,
@@ -312,12 +312,19 @@ class HMSCollector(Collector):
             finally:
                 channel.close()
         families: list[Metric] = [depth]
-        if self.broker_url.startswith(("redis://", "rediss://", "unix://")):
-            families.extend(self._sweeps())
+        redis_url = self._coordination_url()
+        if redis_url is not None:
+            families.extend(self._sweeps(redis_url))
         return families
 
-    def _sweeps(self) -> list[Metric]:
-        recorded = read_sweeps(redis_client(self.broker_url))
+    def _coordination_url(self) -> str | None:
+        """Where the sweep histogram is: a Redis broker's database, else HMS_REDIS_URL."""
+        if is_redis_url(self.broker_url):
+            return self.broker_url
+        return get_settings().redis_url  # an AMQP broker: the stack's coordination Redis
+
+    def _sweeps(self, redis_url: str) -> list[Metric]:
+        recorded = read_sweeps(redis_client(redis_url))
         histogram = HistogramMetricFamily(
             "hms_sweep_seconds", "Duration of the supervisor's sweeps"
         )

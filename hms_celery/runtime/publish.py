@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery.canvas import Signature
-from kombu.exceptions import OperationalError as BrokerError
 
-from hms_celery.app import app
+from hms_celery.app import PUBLISH_ERRORS, app, publish_error
 from hms_celery.errors import InfrastructureError
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
@@ -89,16 +88,18 @@ class Submission:
 
 
 @contextmanager
-def broker_errors(on_error: Callable[[Exception], object] | None = None) -> Iterator[None]:
-    """Turn a broker failure inside the block into :class:`InfrastructureError` naming the
-    broker (without its password), after ``on_error(exc)``."""
+def broker_errors(on_error: Callable[[str], object] | None = None) -> Iterator[None]:
+    """Turn a broker failure inside the block (unreachable, or a publish the broker refused)
+    into :class:`InfrastructureError` naming the broker (without its password), after
+    ``on_error(why)``."""
     try:
         yield
-    except (BrokerError, OSError) as exc:
+    except PUBLISH_ERRORS as exc:
+        why = publish_error(exc)
         if on_error is not None:
-            on_error(exc)
+            on_error(why)
         url = safe_url(get_settings().effective_broker_url)
-        raise InfrastructureError(f"broker unreachable at {url}: {exc}", url=url) from exc
+        raise InfrastructureError(f"broker unreachable at {url}: {why}", url=url) from exc
 
 
 def signature(pub: Publication, **extra: Any) -> Signature:
@@ -126,9 +127,9 @@ def submit(subs: Sequence[Submission], *, actor: str) -> list[str]:
     repository.record_submissions([s.row() for s in subs])
     published = 0
 
-    def reject_rest(exc: Exception) -> None:
+    def reject_rest(why: str) -> None:
         for s in subs[published:]:
-            repository.mark_rejected(s.task_id, f"broker unreachable: {exc}", actor)
+            repository.mark_rejected(s.task_id, f"broker unreachable: {why}", actor)
 
     with broker_errors(reject_rest), app.producer_or_acquire() as producer:
         for s in subs:

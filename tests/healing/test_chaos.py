@@ -1,6 +1,8 @@
 """Chaos tests: real workers under an agent host, the real broker and PostgreSQL.
 
 Every test asserts: no task lost, no result committed twice, and the end state of the agents.
+Each runs on both brokers: Redis, and RabbitMQ (a vhost of its own, HMS_REDIS_URL for the
+coordination state).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from hms_celery import client
 from hms_celery.agents import registry
 from hms_celery.agents.local import LocalStack
 from hms_celery.store import repository
-from tests.conftest import configure_process
+from tests.conftest import BROKERS, configure_process, rabbitmq_vhost, stack_redis_url
 from tests.support import BOUNDED_ONLY, FAST_SETTINGS, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -26,13 +28,26 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 SLOW = BOUNDED_ONLY  # a claim HMS can only check size by size
 
 
+@pytest.fixture(params=BROKERS)
+def broker_env(
+    request: pytest.FixtureRequest, stack_env: dict[str, str]
+) -> Iterator[dict[str, str]]:
+    """The broker variables of one chaos stack: a Redis database of its own (the session's
+    `worker` fixture must not take these tasks), or a fresh RabbitMQ vhost with that Redis
+    database for HMS's coordination state."""
+    redis = stack_redis_url(stack_env["HMS_BROKER_URL"])
+    if request.param == "redis":
+        yield {"HMS_BROKER_URL": redis}
+        return
+    with rabbitmq_vhost("hms_chaos") as amqp:
+        yield {"HMS_BROKER_URL": amqp, "HMS_REDIS_URL": redis}
+
+
 @pytest.fixture
-def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalStack]:
-    # A broker database of its own: the session's `worker` fixture must not take these tasks.
-    broker = os.environ.get("HMS_TEST_STACK_REDIS_URL") or (
-        stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
-    )
-    env = {**stack_env, **FAST_SETTINGS, "HMS_BROKER_URL": broker}
+def stack(
+    stack_env: dict[str, str], broker_env: dict[str, str], tmp_path: Path
+) -> Iterator[LocalStack]:
+    env = {**stack_env, **FAST_SETTINGS, **broker_env}
     configure_process(env)
     from hms_celery.healing.heartbeats import redis_client
 
@@ -43,7 +58,7 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalStack]:
         yield s
     finally:
         s.close()
-        configure_process(stack_env)
+        configure_process(stack_env, unset=["HMS_REDIS_URL"])
 
 
 def lineage_members(lineage: str) -> list[dict]:
@@ -85,7 +100,13 @@ def test_sigkill_mid_proof_reruns_once_elsewhere_and_respawns(stack: LocalStack)
     assert recovered_s < 60
     actions = {e["action"] for e in repository.audit_events(subject=victim)}
     assert {"recovery.respawn"} <= actions, actions
-    assert any(e["action"] == "task.requeued" for e in repository.audit_events(subject=task_id))
+    requeues = [
+        e for e in repository.audit_events(subject=task_id) if e["action"] == "task.requeued"
+    ]
+    assert requeues
+    # RabbitMQ returns a dead connection's unacknowledged message itself; on Redis HMS does.
+    amqp = stack.env["HMS_BROKER_URL"].startswith("amqp")
+    assert [e["details"].get("by") for e in requeues] == (["broker"] if amqp else [None])
     assert replacement[0]["skills"] == ["prove.z3"]
     survivor = second if victim == first else first
     assert sorted(stack.host.running("prove.z3")) == sorted([survivor, replacement[0]["id"]])

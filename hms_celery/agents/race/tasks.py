@@ -86,8 +86,8 @@ def submit_race(request: ProofRequest, family: str | None, *, actor: str) -> str
     )
     timeout = request.timeout or get_settings().prover_timeout
 
-    def reject(exc: Exception) -> None:
-        repository.mark_rejected(task_id, f"broker unreachable: {exc}", actor)
+    def reject(why: str) -> None:
+        repository.mark_rejected(task_id, f"broker unreachable: {why}", actor)
 
     with publish.broker_errors(reject):
         group(_signature(task_id, leg, timeout) for leg in legs).apply_async()
