@@ -1,7 +1,8 @@
-"""Scale: 1,000 simulated agents beating next to a real supervisor, prover and beat.
+"""Scale: 1,000 (or 10,000) simulated agents beating next to a real supervisor, prover and beat.
 
 The stack: an agent host in this process, beat, a supervisor agent (it runs the heartbeat
-monitor) and one prover agent, on the local Redis (db 9) and a fresh PostgreSQL database
+monitor) and one prover agent, on the local Redis (db 9, or ``HMS_BENCH_REDIS_DB``) and a
+fresh PostgreSQL database
 (dropped at the end), with the default self-healing settings (sweep every 2 s, health round
 every 3 s, heartbeat timeout 6 s, report timeout 10 s).
 
@@ -20,10 +21,12 @@ Measured, in the same run:
   ``seen`` changed (each beats every 2 s, so each changes at most once per sample);
 * the sweep: ``--sweeps`` direct calls of ``hms_celery.healing.supervisor.sweep`` (holding the
   sweep lock, like the task does), and the ``duration_ms`` of the real sweeps from the
-  supervisor's log;
+  supervisor's log; how many agents each sweep examined (it reads only those whose state may
+  change) and how many were full sweeps;
 * CPU used by the supervisor's and the prover's main processes in each phase.
 
     .venv/bin/python bench/scale.py [--agents 1000] [--duration 20] [--tasks 200] [--sweeps 20]
+    HMS_BENCH_REDIS_DB=8 .venv/bin/python bench/scale.py --agents 10000
 """
 
 from __future__ import annotations
@@ -47,9 +50,9 @@ sys.path.insert(0, str(REPO))
 from bench.common import create_database, drop_database, pct, start_latency  # noqa: E402
 
 REDIS = "redis://127.0.0.1:6379"
-DB = 9
+DB = int(os.environ.get("HMS_BENCH_REDIS_DB", "9"))  # a database of its own: it is flushed
 STATEMENT = "∀ x : ℝ, x + 0 = x"
-PERIOD_S = 2.0  # Celery's worker heartbeat interval
+PERIOD_S = 2.0  # Celery's worker heartbeat interval (--beat-period)
 SIM_HOST = "bench-sim"  # not this machine's name: the sweep does not probe their pids
 SWEEP_LINE = re.compile(r"hms\.supervisor\.sweep\[[^\]]*\] succeeded in [\d.e-]+s: (\{.*\})\s*$")
 
@@ -61,7 +64,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def sim_ids(n: int) -> list[str]:
-    return [f"sim-{i:04d}@bench" for i in range(1, n + 1)]
+    return [f"sim-{i:05d}@bench" for i in range(1, n + 1)]
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
@@ -77,6 +80,8 @@ class Stack:
             "HMS_BROKER_URL": f"{REDIS}/{DB}",
             "HMS_DATABASE_URL": create_database(self.db_name),
             "HMS_DATA_DIR": str(data_dir),
+            # Three missed beats, as with Celery's 2 s beats and the default 6 s timeout.
+            "HMS_HEARTBEAT_TIMEOUT": str(max(6.0, 3 * PERIOD_S)),
         }
         os.environ.update(self.env)
 
@@ -259,15 +264,12 @@ def direct_sweeps(n: int) -> tuple[list[float], list[dict[str, Any]]]:
     from hms_celery.healing.heartbeats import redis_client
     from hms_celery.healing.supervisor import LOCK_KEY, sweep
 
-    # A worker imports every task module when it starts; a sweep imports the GA modules
-    # lazily, so the first direct call would time that import (~0.1 s) otherwise.
-    app.loader.import_default_modules()
-    import hms_celery.genetic.runs  # noqa: F401
+    app.loader.import_default_modules()  # as a worker does when it starts
 
     rc = redis_client()
     times, summaries = [], []
     for _ in range(n):
-        lock = rc.lock(LOCK_KEY, timeout=60, blocking_timeout=10)
+        lock = rc.lock(LOCK_KEY, timeout=60, blocking_timeout=60)  # real sweeps run too
         if not lock.acquire():
             raise RuntimeError("could not take the sweep lock")
         try:
@@ -280,8 +282,8 @@ def direct_sweeps(n: int) -> tuple[list[float], list[dict[str, Any]]]:
     return times, summaries
 
 
-def real_sweeps(log_path: Path, min_agents: int) -> list[float]:
-    """``duration_ms`` of the sweeps in the supervisor's log that saw ≥ ``min_agents`` agents."""
+def real_sweeps(log_path: Path) -> list[float]:
+    """``duration_ms`` of the sweeps in the supervisor's log."""
     import ast
 
     out = []
@@ -293,32 +295,56 @@ def real_sweeps(log_path: Path, min_agents: int) -> list[float]:
             summary = ast.literal_eval(match.group(1))
         except (ValueError, SyntaxError):
             continue
-        if summary.get("agents", 0) >= min_agents and "duration_ms" in summary:
+        if "duration_ms" in summary:
             out.append(float(summary["duration_ms"]))
     return out
 
 
 def register_sims(sims: list[str]) -> float:
+    """Rows and transitions as ``registry.register_agent`` writes them, 1,000 per statement
+    (one by one, 10,000 agents take minutes)."""
+    from sqlalchemy import insert
+
     from hms_celery.agents import registry
     from hms_celery.settings import get_settings
+    from hms_celery.store.db import connection_scope
+    from hms_celery.store.models import Agent, AgentTransition, utcnow
 
     stack = get_settings().stack_id  # the supervisor judges the agents of its own stack
     t = time.perf_counter()
-    for sim in sims:
-        registry.register_agent(
-            sim, host=SIM_HOST, pid=None, skills=["prove.z3"], queues=["prove.z3"],
-            config={}, version="bench", state=registry.READY, reason="simulated agent",
-            stack=stack,
-        )  # fmt: skip
+    now = utcnow()
+    for i in range(0, len(sims), 1000):
+        chunk = sims[i : i + 1000]
+        with connection_scope() as conn:
+            row = dict(
+                stack=stack, host=SIM_HOST, pid=None, skills=["prove.z3"], queues=["prove.z3"],
+                config={}, version="bench", state=registry.READY, state_reason="simulated agent",
+                started_at=now, updated_at=now,
+            )  # fmt: skip
+            conn.execute(insert(Agent.__table__), [{"id": s, "lineage": s, **row} for s in chunk])
+            moved = dict(from_state=None, to_state=registry.READY, reason=row["state_reason"])
+            conn.execute(
+                insert(AgentTransition.__table__),
+                [{"agent_id": s, "at": now, **moved} for s in chunk],
+            )
     return time.perf_counter() - t
 
 
 def retire_sims(sims: list[str]) -> None:
+    from sqlalchemy import update
+
     from hms_celery.agents import registry
     from hms_celery.healing.heartbeats import HeartbeatStore, redis_client
+    from hms_celery.store.db import connection_scope
+    from hms_celery.store.models import Agent, utcnow
 
-    for sim in sims:
-        registry.transition(sim, registry.TERMINATED, "simulation over")
+    agents = Agent.__table__
+    with connection_scope() as conn:  # the database is dropped next: no transitions kept
+        conn.execute(
+            update(agents)
+            .where(agents.c.id.in_(sims))
+            .values(state=registry.TERMINATED, state_reason="simulation over", updated_at=utcnow())
+        )
     HeartbeatStore(redis_client()).forget(*sims)
 
 
@@ -365,8 +391,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("# baseline done", file=sys.stderr, flush=True)
 
         # Load: register the simulated agents, start beating, measure.
-        registered = True
-        out["register_s"] = register_sims(sims)
         per = -(-len(sims) // args.threads)
         beaters = [
             Beater(sims[i : i + per], phase=j * PERIOD_S / args.threads, stop=stop)
@@ -376,6 +400,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         threads = [*beaters, reporter]
         for thread in threads:
             thread.start()
+        # Beating first, registered next: 10,000 dispatchers take longer to start than a
+        # registered agent may wait for its first beat.
+        time.sleep(2 * PERIOD_S)
+        registered = True
+        out["register_s"] = register_sims(sims)
         time.sleep(2 * PERIOD_S)  # every simulated agent has beaten at least once
         sampler.start()
         threads.append(sampler)
@@ -389,7 +418,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         out["sent_rate"] = (sum(b.sent for b in beaters) - sent0) / (time.monotonic() - t)
         out["sweeps_load"], summaries = direct_sweeps(args.sweeps)
-        out["sweep_agents"] = max(s["agents"] for s in summaries)
+        out["sweep_examined"] = [s["agents"] for s in summaries]
+        out["sweep_full"] = sum(1 for s in summaries if s.get("full"))
+        out["sweep_stored"] = [s.get("beats_stored", 0) for s in summaries]
         out["sweep_transitions"] = sum(len(s["transitions"]) for s in summaries)
         stop.set()
         for thread in threads:
@@ -408,7 +439,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f.seek(log_mark)
             tail = data_dir / "supervisor-load.log"
             tail.write_bytes(f.read())
-        out["real_sweeps"] = real_sweeps(tail, args.agents)
+        out["real_sweeps"] = real_sweeps(tail)
         out["sim_states"] = sim_states(sims)
     finally:
         stop.set()
@@ -424,13 +455,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    global PERIOD_S  # --beat-period: read by the simulators and the stack's settings
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of each phase")
     parser.add_argument("--tasks", type=int, default=200, help="proofs per phase")
     parser.add_argument("--sweeps", type=int, default=20, help="direct sweeps per phase")
     parser.add_argument("--threads", type=int, default=4, help="simulator threads")
+    parser.add_argument(
+        "--beat-period",
+        type=float,
+        default=PERIOD_S,
+        help="seconds between a simulated agent's beats (2, as Celery; the heartbeat "
+        "timeout is 3 periods)",
+    )
     args = parser.parse_args()
+    PERIOD_S = args.beat_period
     t0 = time.monotonic()
     r = run(args)
 
@@ -445,9 +485,15 @@ def main() -> None:
     print(f"# {datetime.now().isoformat(timespec='seconds')} on {platform.node()} "
           f"({os.cpu_count()} cores, Python {platform.python_version()}); agents={args.agents} "
           f"duration={args.duration:g} s tasks={args.tasks} sweeps={args.sweeps} "
-          f"threads={args.threads}; wall time {time.monotonic() - t0:.0f} s")  # fmt: skip
+          f"threads={args.threads} beat-period={PERIOD_S:g} s; "
+          f"wall time {time.monotonic() - t0:.0f} s")  # fmt: skip
     print("\n| metric | no simulated agents | with simulated agents |\n|---|---:|---:|")
-    print(f"| agents in the sweep | 2 | {r['sweep_agents']} |")
+    examined = r["sweep_examined"]
+    print(f"| agents in the stack | 2 | {args.agents + 2} |")
+    print(f"| agents examined per direct sweep, p50 / max (full sweeps) | – | "
+          f"{statistics.median(examined):.0f} / {max(examined)} ({r['sweep_full']}) |")  # fmt: skip
+    print(f"| heartbeat copies stored per direct sweep, p50 / max | – | "
+          f"{statistics.median(r['sweep_stored']):.0f} / {max(r['sweep_stored'])} |")  # fmt: skip
     print(f"| heartbeat events/s sent / ingested into `hms:heartbeats` | – | "
           f"{r['sent_rate']:.0f} / {r['ingest_rate']:.0f} |")  # fmt: skip
     print(f"| heartbeat age in the hash, p50 / max s | – | "

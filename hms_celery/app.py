@@ -39,6 +39,7 @@ TASK_MODULES = [
     "hms_celery.healing.health",
     "hms_celery.healing.supervisor",
     "hms_celery.genetic.tasks",
+    "hms_celery.genetic.maintenance",  # hms.ga.maintain: the GA's own upkeep, beside the sweep
     "hms_celery.metrics.signals",  # the supervisor agent serves HMS metrics (issue 10, part 3)
 ]
 
@@ -97,6 +98,11 @@ def configure(app: Celery, settings: Settings) -> None:
                 "task": "hms.supervisor.sweep",
                 "schedule": settings.sweep_interval,
                 "options": {"expires": settings.sweep_interval * 2},
+            },
+            "ga-maintenance": {
+                "task": "hms.ga.maintain",
+                "schedule": settings.sweep_interval,
+                "options": {"queue": "supervisor", "expires": settings.sweep_interval * 2},
             },
             "health-round": {
                 "task": "hms.supervisor.health_round",

@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from hms_celery.policy.health import AgentState
 from hms_celery.store.db import connection_scope, session_scope
@@ -136,18 +148,42 @@ def record_report(agent_id: str, report: dict[str, Any]) -> None:
         )
 
 
-def record_heartbeats(seen: dict[str, datetime]) -> None:
-    """Batch-update ``last_heartbeat_at`` (one statement for all agents)."""
+def record_heartbeats(seen: dict[str, datetime], stack: str | None = None) -> None:
+    """Batch-update ``last_heartbeat_at`` (one statement for all agents; ``stack``: only that
+    stack's rows)."""
     if not seen:
         return
+    # In id order: another batch writer that also locks in id order cannot deadlock.
+    rows = [(agent_id, seen[agent_id]) for agent_id in sorted(seen)]
     with connection_scope() as conn:
+        if conn.dialect.name == "postgresql":
+            # One statement with two array parameters: psycopg2's executemany makes a round
+            # trip per row, and a VALUES list of thousands of rows costs more to compile
+            # than to run.  A coarse copy: no need to wait for the commit's WAL flush.
+            conn.execute(text("SET LOCAL synchronous_commit = off"))
+            conn.execute(
+                _PG_HEARTBEATS,
+                {
+                    "ids": [agent_id for agent_id, _ in rows],
+                    "seen": [at for _, at in rows],
+                    "stack": stack,
+                },
+            )
+            return
+        query = update(_AGENTS).where(_AGENTS.c.id == bindparam("agent_id"))
+        if stack is not None:
+            query = query.where(_AGENTS.c.stack == stack)
         conn.execute(
-            update(_AGENTS)
-            .where(_AGENTS.c.id == bindparam("agent_id"))
-            .values(last_heartbeat_at=bindparam("seen_at")),
-            # In id order: another batch writer that also locks in id order cannot deadlock.
-            [{"agent_id": agent_id, "seen_at": seen[agent_id]} for agent_id in sorted(seen)],
+            query.values(last_heartbeat_at=bindparam("seen_at")),
+            [{"agent_id": agent_id, "seen_at": at} for agent_id, at in rows],
         )
+
+
+_PG_HEARTBEATS = text(
+    "UPDATE agents SET last_heartbeat_at = b.seen_at "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:seen AS timestamptz[])) AS b(agent_id, seen_at) "
+    "WHERE agents.id = b.agent_id AND (CAST(:stack AS text) IS NULL OR agents.stack = :stack)"
+)
 
 
 def list_agents(
@@ -170,6 +206,59 @@ def list_agents(
         query = query.where(live)
     with connection_scope() as conn:  # Core rows: a sweep over 1,000 agents reads them all
         return [_agent_json(row) for row in conn.execute(query)]
+
+
+def sweep_candidates(
+    stack: str,
+    *,
+    ids: list[str],
+    changed_since: datetime,
+    failed_since: datetime,
+    beat_before: datetime,
+    report_before: datetime,
+    round_at: datetime | None,
+    local_host: str,
+) -> list[dict[str, Any]]:
+    """The agents of ``stack`` a sweep must look at — a superset of those whose state may
+    change now — in one query whose result follows what changed, not the number of agents:
+
+    * ``ids`` (stale or changed heartbeats), rows changed since ``changed_since``;
+    * INITIALIZING and DEGRADED agents, and those FAILED since ``failed_since``;
+    * live agents whose report says Failed or Degraded, whose stored heartbeat copy is
+      missing or older than ``beat_before`` (their beat may have vanished from Redis), whose
+      health check of ``round_at`` is unanswered since ``report_before`` (wedged), or that
+      run on ``local_host`` (their process is probed).
+    """
+    a = _AGENTS.c
+    live = a.state.not_in(ENDED)
+    status = a.last_report["status"].as_string()
+    wedged: ColumnElement[bool] = false()
+    if round_at is not None:
+        wedged = and_(
+            or_(a.last_report_at.is_(None), a.last_report_at <= round_at),
+            func.coalesce(a.last_report_at, a.started_at) < report_before,
+        )
+    query = select(_AGENTS).where(
+        a.stack == stack,
+        or_(
+            a.state.in_((INITIALIZING, DEGRADED)),
+            and_(a.state == FAILED, a.updated_at >= failed_since),
+            and_(
+                live,
+                or_(
+                    a.id.in_(ids) if ids else false(),
+                    a.updated_at >= changed_since,
+                    status.in_(("Failed", "Degraded")),
+                    a.last_heartbeat_at.is_(None),
+                    a.last_heartbeat_at < beat_before,
+                    wedged,
+                    and_(a.host == local_host, a.pid.is_not(None)),
+                ),
+            ),
+        ),
+    )
+    with connection_scope() as conn:
+        return [_agent_json(row) for row in conn.execute(query.order_by(a.started_at.desc()))]
 
 
 def get_agent(agent_id: str) -> dict[str, Any] | None:

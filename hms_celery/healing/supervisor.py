@@ -1,25 +1,29 @@
-"""The supervisor sweep: classify every agent, decide recoveries, carry them out.
+"""The supervisor sweep: observe the agents, decide recoveries, carry them out.
 
 Beat sends ``hms.supervisor.sweep`` every few seconds to the ``supervisor`` queue (an agent
 host also sends one at once when a worker process exits).  A Redis lock makes sure exactly one
-sweep runs at a time, even with two beat processes.  Each sweep:
+sweep runs at a time, even with two beat processes.  Each sweep is three steps:
 
-1. reads the agents (store), their heartbeats (Redis, from Celery's worker-heartbeat events)
-   and health reports, and classifies each one (:func:`hms_celery.policy.classify`);
-2. stores every state change with its reason;
-3. re-publishes the in-flight attempts of every FAILED agent from the store at once — a new
-   attempt of the same task id (a race leg: that leg again, on its backend's queue); the
-   result commit is idempotent, so a zombie finishing late changes nothing (with an AMQP
-   broker, RabbitMQ redelivers the unacknowledged message itself: nothing is re-published);
-4. asks the health policy for a RecoveryAction (restart intensity, backoff) and carries out
-   the ones that are due: RESTART = a remote-control command that replaces the live worker's
-   pool processes,
-   RESPAWN = a command to the agent's host, ALERT = an audit event and a log line;
-5. keeps GA runs moving (:func:`hms_celery.genetic.runs.resume_stalled`) and starts a run
-   for a family whose proofs keep failing (:func:`hms_celery.genetic.runs.check_triggers`);
-6. carries out the actions people approved (``hms approvals approve``) and drops the pending
-   approvals whose ``HMS_APPROVAL_TTL`` has passed;
-7. saves the policy's memory (it runs in a different process next time).
+* **observe** (:mod:`hms_celery.healing.observe`): the agents whose state may change now —
+  stale or changed heartbeats, changed rows and reports, unanswered health checks, open
+  attempts — not every agent: the cost follows what changed;
+* **decide** (:mod:`hms_celery.healing.decide`, pure): per agent, the new state
+  (:func:`hms_celery.policy.classify`), the requeue of the in-flight attempts of a FAILED
+  agent, the RecoveryAction the health policy asks for once it is due (restart intensity,
+  backoff);
+* **act**, through a :class:`~hms_celery.healing.control.ControlPlane`
+  (:class:`CeleryControlPlane` here): store every state change with its reason; re-publish
+  the failed agent's attempts from the store — a new attempt of the same task id (a race leg:
+  that leg again, on its backend's queue; with an AMQP broker RabbitMQ redelivers the
+  unacknowledged message itself and nothing is re-published); the result commit is
+  idempotent, so a zombie finishing late changes nothing; RESTART = a remote-control
+  command that replaces the live worker's pool processes, RESPAWN = a command to the agent's
+  host, ALERT = an audit event and a log line.
+
+Then it feeds the circuit breakers, carries out the actions people approved (``hms approvals
+approve``), drops the pending approvals whose ``HMS_APPROVAL_TTL`` has passed, stores the
+heartbeats' coarse copy and saves the policy's memory (it runs in a different process next
+time).  GA runs are kept moving by their own task (``hms.ga.maintain``).
 
 Every action — restart, respawn, alert, requeue, breaker change — first passes the policy
 engine (:func:`hms_celery.policy.engine.authorize`), which audits its decision.  A denied
@@ -34,11 +38,8 @@ import contextlib
 import copy
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
-
-import psutil
 
 from hms_celery.agents import registry
 from hms_celery.agents.host import new_agent_id, send_host_command
@@ -46,20 +47,27 @@ from hms_celery.agents.race.tasks import RACE_QUEUE, republish_leg
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError
 from hms_celery.healing import breakers
-from hms_celery.healing.health import last_round
-from hms_celery.healing.heartbeats import HeartbeatStore, redis_client
+from hms_celery.healing.control import ControlPlane
+from hms_celery.healing.decide import (
+    Observations,
+    Recover,
+    Requeue,
+    Step,
+    SweepMemory,
+    Transition,
+    decide_agent,
+)
+from hms_celery.healing.heartbeats import redis_client
+from hms_celery.healing.observe import observe
 from hms_celery.metrics.sweeps import record_sweep
 from hms_celery.policy import (
     ActionKind,
-    AgentObservation,
     AgentState,
     BreakerBoard,
     BreakerState,
     RecoveryAction,
     StandardHealthPolicy,
     approvals,
-    classify,
-    due,
     rules,
 )
 from hms_celery.policy.engine import ActionRequest, Decision, Outcome, authorize
@@ -84,7 +92,20 @@ TASK_OF_KIND = {
     "ga.generation": "hms.ga.generation",
     "ga.score": "hms.ga.score",
 }
-HEARTBEAT_PERSIST_S = 10.0  # the live beats are in Redis; the store keeps a coarse copy
+#: Executors of approved actions other packages own, by action kind (``register_approved``).
+ApprovedExecutor = Callable[[dict[str, Any], str], str]
+_APPROVED: dict[str, ApprovedExecutor] = {}
+
+
+def register_approved(kind: str) -> Callable[[ApprovedExecutor], ApprovedExecutor]:
+    """Register the executor of approved ``kind`` actions — ``fn(payload, actor) -> result``
+    — for a package the supervisor must not import (the GA's run start and promotion)."""
+
+    def add(fn: ApprovedExecutor) -> ApprovedExecutor:
+        _APPROVED[kind] = fn
+        return fn
+
+    return add
 
 
 @app.task(name=SWEEP_TASK, ignore_result=True, acks_late=False)
@@ -102,97 +123,101 @@ def sweep_task(reason: str = "beat") -> dict[str, Any]:
 
 
 def sweep(client: Any, *, reason: str = "manual", now: float | None = None) -> dict[str, Any]:
-    """Classify, record, requeue and recover; returns a summary (counts and duration)."""
+    """Observe, decide, act; returns a summary (counts and duration).
+
+    ``now`` is the sweep's clock (epoch seconds; default: the time)."""
     t0 = time.perf_counter()
     now = time.time() if now is None else now
     settings = get_settings()
-    beats_store = HeartbeatStore(client)
-    beats = beats_store.all()
-    monitor_age = beats_store.monitor_age(now)
-    have_heartbeats = monitor_age is not None and monitor_age <= settings.heartbeat_timeout
-    round_at = last_round(client)
+    observed = observe(client, settings, now)
     memory = _load_memory(settings)
+    remembered = _memory_json(memory)
     summary: dict[str, Any] = {"reason": reason, "agents": 0, "transitions": [], "actions": []}
-    seen: dict[str, datetime] = {}
-
-    recent = max(settings.restart_window, 600.0)
-    working = registry.in_flight_counts()
-    # Only this stack's agents: their heartbeats are in this broker, another stack's are not
-    # (a store shared by stacks on other broker databases must not make them look dead).
-    mine = settings.stack_id
-    for agent in registry.list_agents(include_ended=False, failed_within_s=recent, stack=mine):
-        summary["agents"] += 1
-        beat = beats.get(agent["id"])
-        stored = _epoch(agent.get("last_heartbeat_at"))
-        if beat and (stored is None or beat["seen"] - stored >= HEARTBEAT_PERSIST_S):
-            seen[agent["id"]] = datetime.fromtimestamp(beat["seen"], UTC)
-        state = AgentState(agent["state"])
-        if state is not AgentState.FAILED:
-            if beat and beat.get("state") == "offline":
-                _transition(agent, AgentState.TERMINATED, "worker went offline", summary)
-                continue
-            if not have_heartbeats:
-                continue  # no evidence either way: a dead monitor must not kill every agent
-            obs = _observe(agent, beat, round_at, now, working.get(agent["id"], 0))
-            new_state, why = classify(
-                obs,
-                heartbeat_timeout_s=settings.heartbeat_timeout,
-                report_timeout_s=settings.report_timeout,
-            )
-            if new_state is not state:
-                _transition(agent, new_state, why, summary)
-                state = new_state
-        if state is AgentState.FAILED:
-            _requeue(agent, summary)
-        if state in (AgentState.FAILED, AgentState.DEGRADED):
-            _recover(agent, state, memory, now, summary)
-
+    summary["full"] = observed.full
+    run_sweep(observed.observations, memory, CeleryControlPlane(), summary)
     _breakers(client, memory, now, summary)
-    _genetic(summary)
     _approvals(memory, now, summary)
-    registry.record_heartbeats(seen)
-    _save_memory(memory)
+    registry.record_heartbeats(observed.persist, stack=settings.stack_id)
+    summary["beats_stored"] = len(observed.persist)
+    if _memory_json(memory) != remembered:  # most sweeps change nothing: no write
+        _save_memory(memory)
+    observed.finish(client)
     summary["duration_ms"] = round((time.perf_counter() - t0) * 1000, 3)
     record_sweep(client, summary["duration_ms"] / 1000, time.time())  # for hms_sweep_seconds
     return summary
 
 
-# ----------------------------------------------------------------------------- steps
-def _observe(
-    agent: dict[str, Any],
-    beat: dict[str, Any] | None,
-    round_at: float | None,
-    now: float,
-    tracked_tasks: int | None = None,
-) -> AgentObservation:
-    report = agent.get("last_report") or {}
-    report_at = _epoch(agent.get("last_report_at"))
-    started = _epoch(agent.get("started_at"))
-    return AgentObservation(
-        agent_id=agent["id"],
-        state=AgentState(agent["state"]),
-        heartbeat_age_s=(now - beat["seen"]) if beat else None,
-        report_age_s=(now - report_at) if report_at else None,
-        report_status=report.get("status"),
-        active_tasks=int(beat.get("active") or 0) if beat else 0,
-        process_alive=_process_alive(agent),
-        health_check_outstanding=bool(round_at and (report_at is None or round_at > report_at)),
-        skills=tuple(agent.get("skills") or ()),
-        config=agent.get("config") or {},
-        lineage=agent.get("lineage") or agent["id"],
-        started_age_s=(now - started) if started else None,
-        capacity=(agent.get("config") or {}).get("concurrency"),
-        tracked_tasks=tracked_tasks,
-    )
-
-
-def _transition(
-    agent: dict[str, Any], state: AgentState, why: str, summary: dict[str, Any]
+def run_sweep(
+    obs: Observations, memory: SweepMemory, plane: ControlPlane, summary: dict[str, Any]
 ) -> None:
-    if registry.transition(agent["id"], state.value, why):
+    """Decide and act for every observed agent, one agent at a time (a recovery carried out
+    counts against the policy's limits before the next agent is decided)."""
+    for agent in obs.agents:
+        summary["agents"] += 1
+        act(decide_agent(agent, obs, memory), memory, obs.now, plane, summary)
+
+
+def act(
+    steps: list[Step],
+    memory: SweepMemory,
+    now: float,
+    plane: ControlPlane,
+    summary: dict[str, Any],
+) -> None:
+    """Carry out one agent's steps in order."""
+    for step in steps:
+        if isinstance(step, Transition):
+            _transition(step.agent, step.state, step.reason, summary, plane)
+        elif isinstance(step, Requeue):
+            plane.requeue(step.agent, summary)
+        elif isinstance(step, Recover):
+            _carry_out(step.agent, step.action, memory, now, summary, plane)
+
+
+class CeleryControlPlane:
+    """The real :class:`~hms_celery.healing.control.ControlPlane`: the store, Celery remote
+    control, the agent hosts, the log and the policy engine."""
+
+    def mark(self, agent_id: str, state: str, reason: str) -> bool:
+        return registry.transition(agent_id, state, reason)
+
+    def requeue(self, agent: dict[str, Any], summary: dict[str, Any]) -> None:
+        _requeue(agent, summary)
+
+    def restart(self, agent_id: str) -> None:
+        app.control.broadcast("hms_restart_pool", destination=[agent_id], reply=False)
+
+    def respawn(self, host_id: str, command: dict[str, Any]) -> None:
+        send_host_command(host_id, command)
+
+    def alert(self, agent_id: str, reason: str) -> None:
+        log.error("ALERT agent %s: %s", agent_id, reason)
+
+    def audit(self, action: str, subject: str, **details: Any) -> None:
+        _audit(action, subject, **details)
+
+    def authorize(self, request: ActionRequest, payload: dict[str, Any] | None = None) -> Decision:
+        return authorize(request, payload=payload)
+
+    def host(self, host_id: str) -> dict[str, Any] | None:
+        return registry.get_host(host_id)
+
+    def new_agent_id(self, skills: list[str], hostname: str | None = None) -> str:
+        return new_agent_id(skills, hostname)
+
+
+# ----------------------------------------------------------------------------- steps
+def _transition(
+    agent: dict[str, Any],
+    state: AgentState,
+    why: str,
+    summary: dict[str, Any],
+    plane: ControlPlane,
+) -> None:
+    if plane.mark(agent["id"], state.value, why):
         summary["transitions"].append({"agent": agent["id"], "to": state.value, "reason": why})
         if state in (AgentState.FAILED, AgentState.DEGRADED):
-            _audit("agent." + state.value.lower(), agent["id"], reason=why)
+            plane.audit("agent." + state.value.lower(), agent["id"], reason=why)
 
 
 def _requeue(agent: dict[str, Any], summary: dict[str, Any]) -> None:
@@ -297,49 +322,13 @@ def _republish(item: dict[str, Any], summary: dict[str, Any]) -> None:
     summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
 
 
-def _genetic(summary: dict[str, Any]) -> None:
-    """Keep GA runs moving and start the runs failing families call for."""
-    from hms_celery.genetic import runs
-
-    for step in (runs.resume_stalled, runs.check_triggers):
-        try:
-            summary["actions"].extend(step())
-        except InfrastructureError:
-            raise
-        except Exception:  # one broken GA step must not stop the health sweep
-            log.exception("supervisor: %s failed", step.__name__)
-
-
-def _recover(
-    agent: dict[str, Any],
-    state: AgentState,
-    memory: SweepMemory,
-    now: float,
-    summary: dict[str, Any],
-) -> None:
-    pending = memory.pending.get(agent["id"])
-    if pending is None:
-        if agent["id"] in memory.handled:
-            return
-        obs = _observe(agent, None, None, now)
-        action = memory.policy.decide(obs, state, now)
-        if action.kind is ActionKind.IGNORE:
-            return
-        memory.pending[agent["id"]] = action
-        pending = action
-    if not due(pending, now):
-        return
-    del memory.pending[agent["id"]]
-    memory.handled.add(agent["id"])
-    _carry_out(agent, pending, memory, now, summary)
-
-
 def _carry_out(
     agent: dict[str, Any],
     action: RecoveryAction,
     memory: SweepMemory,
     now: float,
     summary: dict[str, Any],
+    plane: ControlPlane,
 ) -> None:
     """Ask the policy about ``action`` and carry it out if allowed.
 
@@ -347,7 +336,7 @@ def _carry_out(
     parked (the agent stays as it is until a person decides, see :func:`_approvals`)."""
     details: dict[str, Any] = {"reason": action.reason, "lineage": action.lineage}
     if action.kind is ActionKind.RESPAWN:
-        host = registry.get_host(agent["host_id"]) if agent.get("host_id") else None
+        host = plane.host(agent["host_id"]) if agent.get("host_id") else None
         if host is None:
             action = RecoveryAction(
                 ActionKind.ALERT,
@@ -358,7 +347,8 @@ def _carry_out(
             details["reason"] = action.reason  # the audit says why it is only an alert
         else:
             details.update(
-                new_agent=new_agent_id(agent.get("skills") or [], host["hostname"]),
+                # named after the machine it will run on (the agent's host)
+                new_agent=plane.new_agent_id(agent.get("skills") or [], host["hostname"]),
                 host=host["id"],
                 config_changes=action.config_changes,
             )
@@ -366,7 +356,7 @@ def _carry_out(
         return
     request = _recovery_request(agent, action, details)
     payload = {"agent": agent, "action": action.to_json(), "details": details}
-    decision = authorize(request, payload=payload if action.kind.is_restart else None)
+    decision = plane.authorize(request, payload=payload if action.kind.is_restart else None)
     if decision.outcome is Outcome.APPROVAL:
         summary["actions"].append(
             {"kind": "PARKED", "agent": agent["id"], "approval": decision.approval_id}
@@ -385,9 +375,9 @@ def _carry_out(
             f"{decision.reason})",
             lineage=action.lineage,
         )
-        _carry_out(agent, alert, memory, now, summary)
+        _carry_out(agent, alert, memory, now, summary, plane)
         return
-    _perform(agent, action, details, memory, now, summary)
+    _perform(agent, action, details, memory, now, summary, plane)
 
 
 def _recovery_request(
@@ -418,13 +408,14 @@ def _perform(
     memory: SweepMemory,
     now: float,
     summary: dict[str, Any],
+    plane: ControlPlane,
 ) -> None:
     """Carry out an allowed recovery action, audited ``recovery.<kind>``."""
     if action.kind is ActionKind.RESTART:
-        app.control.broadcast("hms_restart_pool", destination=[agent["id"]], reply=False)
+        plane.restart(agent["id"])
         memory.handled.discard(agent["id"])  # a restarted agent may degrade again
     elif action.kind is ActionKind.RESPAWN:
-        send_host_command(
+        plane.respawn(
             details["host"],
             {
                 "op": "respawn",
@@ -435,10 +426,10 @@ def _perform(
             },
         )
     if action.kind is ActionKind.ALERT:
-        log.error("ALERT agent %s: %s", agent["id"], action.reason)
+        plane.alert(agent["id"], action.reason)
         details["escalated"] = action.escalated
     memory.policy.record(action, now)
-    _audit("recovery." + action.kind.value.lower(), agent["id"], **details)
+    plane.audit("recovery." + action.kind.value.lower(), agent["id"], **details)
     summary["actions"].append({"kind": action.kind.value, "agent": agent["id"], **details})
 
 
@@ -501,6 +492,7 @@ def _approvals(memory: SweepMemory, now: float, summary: dict[str, Any]) -> None
 
 def _execute(row: dict[str, Any], memory: SweepMemory, now: float, summary: dict[str, Any]) -> str:
     """Carry out one approved action; its ALLOW (rule ``approval:<id>``) is audited first."""
+    plane = CeleryControlPlane()
     kind, payload = row["kind"], row["payload"]
     request = ActionRequest(
         kind,
@@ -518,7 +510,7 @@ def _execute(row: dict[str, Any], memory: SweepMemory, now: float, summary: dict
         agent = payload["agent"]
         memory.pending.pop(agent["id"], None)
         memory.handled.add(agent["id"])
-        _perform(agent, action, dict(payload["details"]), memory, now, summary)
+        _perform(agent, action, dict(payload["details"]), memory, now, summary, plane)
         return f"{kind} of {agent['id']} carried out"
     if kind == rules.REQUEUE:
         _republish(payload, summary)
@@ -545,52 +537,16 @@ def _execute(row: dict[str, Any], memory: SweepMemory, now: float, summary: dict
             app.control.shutdown(destination=[payload["agent_id"]])
             _audit("agent.stopped", payload["agent_id"], approval=row["id"])
         return f"{op} of {payload['agent_id']} sent"
-    if kind == rules.GA_RUN_START:
-        from hms_celery.genetic import runs
-
-        run_id = runs.start_run(**payload["kwargs"], run_id=payload["run_id"], authorized=True)
-        return f"GA run {run_id} started"
-    if kind == rules.STRATEGY_PROMOTE:
-        from hms_celery.genetic import promotion
-
-        done = promotion.promote(payload["run_id"], actor=request.actor)
-        return f"strategy {done['strategy']['name']} promoted for {done['family']}"
+    executor = _APPROVED.get(kind)  # the GA's run start and promotion: its own package
+    if executor is not None:
+        return executor(payload, request.actor)
     raise ValueError(f"no executor for approved action {kind!r}")
 
 
 # ----------------------------------------------------------------------------- helpers
-def _process_alive(agent: dict[str, Any]) -> bool | None:
-    """Whether the agent's process exists, when it runs on this machine."""
-    import socket
-
-    pid = agent.get("pid")
-    if not pid or agent.get("host") != socket.gethostname():
-        return None
-    return bool(psutil.pid_exists(pid))
-
-
-def _epoch(value: str | None) -> float | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
 def _audit(action: str, subject: str, **details: Any) -> None:
     with session_scope() as session:
         repository.audit(session, ACTOR, action, subject, **details)
-
-
-@dataclass
-class SweepMemory:
-    """What the supervisor remembers between sweeps (they run in different processes)."""
-
-    policy: StandardHealthPolicy
-    pending: dict[str, RecoveryAction] = field(default_factory=dict)  # decided, not yet due
-    handled: set[str] = field(default_factory=set)  # agents whose recovery was carried out
-    breakers: BreakerBoard = field(default_factory=BreakerBoard)
 
 
 def _load_memory(settings: Any) -> SweepMemory:
@@ -618,13 +574,17 @@ def _load_memory(settings: Any) -> SweepMemory:
     )
 
 
-def _save_memory(memory: SweepMemory) -> None:
-    data = {
+def _memory_json(memory: SweepMemory) -> dict[str, Any]:
+    return {
         "policy": memory.policy.to_json(),
         "pending": {k: v.to_json() for k, v in memory.pending.items()},
         "handled": sorted(memory.handled)[-5000:],
         "breakers": memory.breakers.to_json(),
     }
+
+
+def _save_memory(memory: SweepMemory) -> None:
+    data = _memory_json(memory)
     with session_scope() as session:
         row = session.get(SupervisorState, POLICY_KEY)
         if row is None:

@@ -25,7 +25,9 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 def _stack(stack_env: dict[str, str], tmp_path: Path, **settings: str) -> LocalStack:
     # A broker database of its own: the session's `worker` fixture must not take these tasks.
-    broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/9"
+    broker = os.environ.get("HMS_TEST_STACK_REDIS_URL") or (
+        stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/9"
+    )
     env = {**stack_env, **FAST_SETTINGS, "HMS_BROKER_URL": broker, **settings}
     configure_process(env)
     from hms_celery.healing.heartbeats import redis_client

@@ -12,6 +12,7 @@ from hms_celery.errors import InfrastructureError
 from hms_celery.healing import breakers
 from hms_celery.policy import BreakerBoard, BreakerState
 from tests.conftest import WorkerProcess, configure_process
+from tests.support import wait_until
 
 
 def test_apply_opens_after_k_failures_and_half_opens_after_cooldown() -> None:
@@ -56,28 +57,24 @@ def test_open_breakers_stop_routing_and_recover(stack_env: dict[str, str]) -> No
     worker = WorkerProcess(env)
     try:
         worker.wait_ready()
-        deadline = time.monotonic() + 30
-        while registry.get_agent(worker.name) is None:  # registered by its own signals
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(lambda: registry.get_agent(worker.name), 30, "the worker to register")
         assert _consumes(worker.name, "prove.z3")
         for _ in range(3):
             breakers.report_outcome(redis, worker.name, "z3", ok=False)
-        summary = sweep(redis)
+        opened = time.time()
+        summary = sweep(redis, now=opened)
         assert set(summary["open_breakers"]) == {
             breakers.agent_key(worker.name),
             breakers.backend_key("z3"),
         }
-        time.sleep(0.5)
-        assert not _consumes(worker.name, "prove.z3")  # no more work routed there
+        # Remote control is asynchronous: the worker stops consuming soon after.
+        wait_until(lambda: not _consumes(worker.name, "prove.z3"), 10, "the consumer cancelled")
         with pytest.raises(InfrastructureError, match="circuit breaker is open"):
             client.submit_proof_task("t", "∀ x : ℝ, x * x ≥ 0")
 
-        time.sleep(2.1)  # cooldown: half-open, one trial
-        summary = sweep(redis)
+        summary = sweep(redis, now=opened + 2.1)  # after the cooldown: half-open, one trial
         assert summary["open_breakers"] == []
-        time.sleep(0.5)
-        assert _consumes(worker.name, "prove.z3")
+        wait_until(lambda: _consumes(worker.name, "prove.z3"), 10, "the consumer added again")
         task_id = client.submit_proof_task("t", "∀ x : ℝ, x * x ≥ 0")
         trial = client.wait_for_result(task_id, timeout=60)
         assert (trial["verdict"], trial["agent"]) == ("PROVED", worker.name)
