@@ -19,11 +19,16 @@ from typing import Any
 from hms_celery.app import app
 from hms_celery.genetic import steps
 from hms_celery.genetic.steps import GA_QUEUE, GENERATION_TASK, SCORE_TASK
+from hms_celery.runtime import publish
 from hms_celery.runtime.recorded import RecordedTask
 from hms_celery.store import ga as store
 from hms_celery.store import repository
 
 log = logging.getLogger(__name__)
+
+# A step recorded in the store is re-run by its task (the supervisor's requeue).
+publish.register_kind(store.GENERATION_KIND, GENERATION_TASK)
+publish.register_kind(store.SCORE_KIND, SCORE_TASK)
 
 __all__ = [
     "GA_QUEUE",

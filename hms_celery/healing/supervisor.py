@@ -72,6 +72,7 @@ from hms_celery.policy import (
 )
 from hms_celery.policy.engine import ActionRequest, Decision, Outcome, authorize
 from hms_celery.policy.engine import record as record_decision
+from hms_celery.runtime import publish
 from hms_celery.settings import get_settings, is_amqp_url
 from hms_celery.store import repository
 from hms_celery.store.approvals import hold_task
@@ -84,14 +85,6 @@ SWEEP_TASK = "hms.supervisor.sweep"
 LOCK_KEY = "hms:supervisor:lock"
 POLICY_KEY = "policy"
 ACTOR = "supervisor"
-PROVE_TASK = "hms.prove"
-#: The Celery task that re-runs a stored task of each kind (``tasks.kind``).
-TASK_OF_KIND = {
-    "proof": PROVE_TASK,
-    "fitness": PROVE_TASK,
-    "ga.generation": "hms.ga.generation",
-    "ga.score": "hms.ga.score",
-}
 #: Executors of approved actions other packages own, by action kind (``register_approved``).
 ApprovedExecutor = Callable[[dict[str, Any], str], str]
 _APPROVED: dict[str, ApprovedExecutor] = {}
@@ -294,30 +287,13 @@ def _hold(work: dict[str, Any], decision: Decision, summary: dict[str, Any]) -> 
 
 def _republish(item: dict[str, Any], summary: dict[str, Any]) -> None:
     """Publish a lost attempt's task again (an allowed requeue), audited ``task.requeued``."""
-    settings = get_settings()
     agent_id = item["agent"]
     if item["queue"] == RACE_QUEUE:  # a race leg goes back to its own backend's queue
         if republish_leg(item["task_id"], lost := item["attempt"]):
             _audit("task.requeued", item["task_id"], agent=agent_id, lost_attempt=lost)
             summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
         return
-    name = TASK_OF_KIND.get(item["kind"], PROVE_TASK)
-    options: dict[str, Any] = {}
-    if name == PROVE_TASK:
-        timeout = (item["payload"] or {}).get("timeout") or settings.prover_timeout
-        options = {
-            "ignore_result": item["kind"] == "proof",
-            "soft_time_limit": timeout + settings.time_limit_margin,
-            "time_limit": timeout + 2 * settings.time_limit_margin,
-        }
-    app.send_task(
-        name,
-        kwargs=item["payload"],
-        task_id=item["task_id"],
-        queue=item["queue"],
-        routing_key=item["queue"],  # not the task's route's (hms.prove: prove.z3's)
-        **options,
-    )
+    publish.requeue(item)
     _audit("task.requeued", item["task_id"], agent=agent_id, lost_attempt=item["attempt"])
     summary["actions"].append({"kind": "REQUEUE", "task": item["task_id"]})
 

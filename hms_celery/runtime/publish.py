@@ -25,6 +25,40 @@ from hms_celery.store.db import safe_url
 
 PROVE_TASK = "hms.prove"
 
+#: The Celery task that runs a stored task of each kind (``tasks.kind``), for a requeue from
+#: the store; packages add their own kinds (:func:`register_kind`).
+_TASK_OF_KIND: dict[str, str] = {"proof": PROVE_TASK, "fitness": PROVE_TASK}
+
+
+def register_kind(kind: str, task_name: str) -> None:
+    """Runs of stored tasks of ``kind`` are ``task_name`` (the GA registers its steps)."""
+    _TASK_OF_KIND[kind] = task_name
+
+
+def task_of_kind(kind: str) -> str:
+    """The Celery task that runs a stored task of ``kind`` (unknown kinds: a proof)."""
+    return _TASK_OF_KIND.get(kind, PROVE_TASK)
+
+
+def requeue(row: dict[str, Any]) -> None:
+    """Publish a stored task again (same id, a new attempt), from its ``tasks`` row (``kind``,
+    ``queue``, ``payload``): a proof with its time limits, a step with its own."""
+    name = task_of_kind(row["kind"])
+    proof = name == PROVE_TASK
+    payload = row["payload"] or {}
+    publish(
+        Publication(
+            name,
+            row["task_id"],
+            row["queue"],
+            payload,
+            timeout=payload.get("timeout") if proof else None,
+            limits=proof,
+            # A fitness proof's result feeds its generation's chord; a plain proof's is stored.
+            ignore_result=(row["kind"] == "proof") if proof else None,
+        )
+    )
+
 
 @dataclass(frozen=True)
 class Publication:
