@@ -33,8 +33,7 @@ from hms_celery.agents.skills import (
 )
 from hms_celery.app import app
 from hms_celery.errors import InputError
-from tests.conftest import REPO, WorkerProcess
-from tests.support import wait_until
+from tests.support import REPO, WorkerProcess, wait_until
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "hms_echo_skill"
 BUILTINS = {"prove.z3", "prove.cvc5", "health", "supervisor", "ga"}

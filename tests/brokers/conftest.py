@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from hms_celery.healing.heartbeats import redis_client
-from tests.conftest import configure_process, rabbitmq_vhost, stack_redis_url
+from tests.support import configure_process, rabbitmq_vhost, stack_redis_url
 
 
 @pytest.fixture(scope="module")

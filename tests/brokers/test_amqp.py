@@ -23,7 +23,7 @@ from hms_celery.healing.heartbeats import redis_client
 from hms_celery.metrics.collector import HMSCollector
 from hms_celery.settings import load_settings
 from hms_celery.store import repository
-from tests.conftest import (
+from tests.support import (
     WorkerProcess,
     rabbitmq_vhost,
 )

@@ -19,8 +19,7 @@ from hms_celery.errors import InfrastructureError
 from hms_celery.store import repository
 from hms_celery.store.db import session_scope
 from hms_celery.store.models import Task
-from tests.conftest import WorkerProcess, rabbitmqctl
-from tests.support import BOUNDED_ONLY, wait_until
+from tests.support import BOUNDED_ONLY, WorkerProcess, rabbitmqctl, wait_until
 
 pytestmark = pytest.mark.services
 

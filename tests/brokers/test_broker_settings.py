@@ -16,7 +16,7 @@ from hms_celery.app import configure
 from hms_celery.errors import SettingsError
 from hms_celery.healing import stack_claim
 from hms_celery.settings import broker_identity, load_settings
-from tests.conftest import REPO
+from tests.support import REPO
 
 AMQP = "amqp://guest:secret@rabbit.example:5672/hms_a"
 REDIS = "redis://127.0.0.1:6379/7"

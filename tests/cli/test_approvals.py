@@ -19,10 +19,9 @@ from hms_celery.agents import registry
 from hms_celery.agents.local import LocalStack
 from hms_celery.store import approvals as approval_store
 from hms_celery.store import repository
-from tests.conftest import REPO, configure_process
 from tests.healing.test_policy_coverage import assert_every_action_decided, last_audit_id
 from tests.healing.test_policy_coverage import policy_broker as broker_for
-from tests.support import FAST_SETTINGS, wait_until
+from tests.support import FAST_SETTINGS, REPO, configure_process, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REDIS_URL
+from tests.support import REDIS_URL
 
 pytestmark = pytest.mark.services
 

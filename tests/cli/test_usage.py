@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 #: The console script pip installed beside this interpreter (``[project.scripts] hms``).
 HMS_SCRIPT = Path(sys.executable).with_name("hms")

@@ -30,9 +30,15 @@ from hms_celery import client
 from hms_celery.agents import registry
 from hms_celery.agents.skills import get_skill
 from hms_celery.store import repository
-from tests.conftest import PG_ADMIN_URL, configure_process
 from tests.deploy import compose
-from tests.support import BOUNDED_ONLY, http_get, scratch_database, wait_until
+from tests.support import (
+    BOUNDED_ONLY,
+    PG_ADMIN_URL,
+    configure_process,
+    http_get,
+    scratch_database,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

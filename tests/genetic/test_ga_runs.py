@@ -17,7 +17,7 @@ from hms_celery.store import ga as ga_store
 from hms_celery.store import repository
 from hms_celery.store.db import connection_scope
 from hms_celery.store.models import ProofResult, Task
-from tests.conftest import WorkerProcess
+from tests.support import WorkerProcess
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

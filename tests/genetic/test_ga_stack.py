@@ -17,39 +17,18 @@ from hms_celery.agents.local import LocalStack
 from hms_celery.genetic import families
 from hms_celery.store import ga as ga_store
 from hms_celery.store import repository
-from tests.conftest import configure_process
-from tests.support import FAST_SETTINGS, wait_until
+from tests.support import isolated_stack, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
-def _stack(stack_env: dict[str, str], tmp_path: Path, **settings: str) -> LocalStack:
-    # A broker database of its own: the session's `worker` fixture must not take these tasks.
-    broker = os.environ.get("HMS_TEST_STACK_REDIS_URL") or (
-        stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/9"
-    )
-    env = {**stack_env, **FAST_SETTINGS, "HMS_BROKER_URL": broker, **settings}
-    configure_process(env)
-    from hms_celery.healing.heartbeats import redis_client
-
-    redis_client().flushdb()
-    stack = LocalStack(env, tmp_path)
-    try:
-        stack.spawn(["supervisor"])
-    except BaseException:
-        stack.close()
-        raise
-    return stack
-
-
 @pytest.fixture
 def kill_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalStack]:
-    stack = _stack(stack_env, tmp_path, HMS_GA_TRIGGER_FAILURES="0", HMS_GA_STALL_AFTER="2")
-    try:
+    # Redis database 9 (or HMS_TEST_STACK_REDIS_URL): the session's `worker` must not take it.
+    with isolated_stack(
+        stack_env, tmp_path, db=9, HMS_GA_TRIGGER_FAILURES="0", HMS_GA_STALL_AFTER="2"
+    ) as stack:
         yield stack
-    finally:
-        stack.close()
-        configure_process(stack_env)
 
 
 def _open_fitness_attempt(run_id: str, agent: str) -> str | None:
@@ -111,9 +90,10 @@ def test_killing_the_generation_worker_loses_and_double_counts_nothing(
 
 @pytest.fixture
 def trigger_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalStack]:
-    stack = _stack(
+    with isolated_stack(
         stack_env,
         tmp_path,
+        db=9,
         # Proofs use Z3's plain solver under a small deterministic budget: war-abs fails.
         HMS_DEFAULT_STRATEGY="z3-default",
         HMS_PROVER_RLIMIT="200000",
@@ -125,12 +105,8 @@ def trigger_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[LocalSt
         HMS_GA_TIMEOUT="5",
         HMS_GA_AUTO_PROMOTE="true",
         HMS_GA_STALL_AFTER="5",
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        stack.close()
-        configure_process(stack_env)
 
 
 def test_failing_family_triggers_a_run_whose_winner_is_used(trigger_stack: LocalStack) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -11,8 +10,7 @@ from hms_celery import client
 from hms_celery.errors import InfrastructureError
 from hms_celery.healing import breakers
 from hms_celery.policy import BreakerBoard, BreakerState
-from tests.conftest import WorkerProcess, configure_process
-from tests.support import wait_until
+from tests.support import WorkerProcess, configure_process, stack_redis_url, wait_until
 
 
 def test_apply_opens_after_k_failures_and_half_opens_after_cooldown() -> None:
@@ -38,9 +36,7 @@ def _consumes(agent: str, queue: str) -> bool:
 @pytest.mark.services
 def test_open_breakers_stop_routing_and_recover(stack_env: dict[str, str]) -> None:
     # A broker database of its own: the session's `worker` fixture must not take the trial.
-    broker = os.environ.get("HMS_TEST_STACK_REDIS_URL") or (
-        stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/10"
-    )
+    broker = stack_redis_url(stack_env["HMS_BROKER_URL"])
     env = {
         **stack_env,
         "HMS_BROKER_URL": broker,

@@ -19,8 +19,14 @@ from hms_celery import client
 from hms_celery.agents import registry
 from hms_celery.agents.local import LocalStack
 from hms_celery.store import repository
-from tests.conftest import BROKERS, configure_process, rabbitmq_vhost, stack_redis_url
-from tests.support import BOUNDED_ONLY, FAST_SETTINGS, wait_until
+from tests.support import (
+    BOUNDED_ONLY,
+    BROKERS,
+    isolated_stack,
+    rabbitmq_vhost,
+    stack_redis_url,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -47,18 +53,8 @@ def broker_env(
 def stack(
     stack_env: dict[str, str], broker_env: dict[str, str], tmp_path: Path
 ) -> Iterator[LocalStack]:
-    env = {**stack_env, **FAST_SETTINGS, **broker_env}
-    configure_process(env)
-    from hms_celery.healing.heartbeats import redis_client
-
-    redis_client().flushdb()
-    s = LocalStack(env, tmp_path)
-    try:
-        s.spawn(["supervisor"])
+    with isolated_stack(stack_env, tmp_path, broker=broker_env) as s:
         yield s
-    finally:
-        s.close()
-        configure_process(stack_env, unset=["HMS_REDIS_URL"])
 
 
 def lineage_members(lineage: str) -> list[dict]:

@@ -28,8 +28,7 @@ from hms_celery.errors import InfrastructureError
 from hms_celery.store import repository
 from hms_celery.store.db import dispose_engines, session_scope
 from hms_celery.store.models import Task, TaskStatus
-from tests.conftest import PG_ADMIN_URL, WorkerProcess, configure_process
-from tests.support import BOUNDED_ONLY, wait_until
+from tests.support import BOUNDED_ONLY, PG_ADMIN_URL, WorkerProcess, configure_process, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -25,19 +25,16 @@ from hms_celery.healing import breakers
 from hms_celery.policy.engine import ACTION_EVENTS, ACTION_PREFIXES, DECISION_EVENT
 from hms_celery.store.db import connection_scope
 from hms_celery.store.models import AuditEvent
-from tests.conftest import configure_process
 from tests.genetic import test_ga_stack as ga_scenarios
 from tests.healing import test_chaos as chaos
-from tests.support import FAST_SETTINGS, wait_until
+from tests.support import FAST_SETTINGS, configure_process, stack_redis_url, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
 def policy_broker(stack_env: dict[str, str]) -> str:
     """The broker database of the policy tests (5 unless HMS_TEST_STACK_REDIS_URL says)."""
-    return os.environ.get("HMS_TEST_STACK_REDIS_URL") or (
-        stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/5"
-    )
+    return stack_redis_url(stack_env["HMS_BROKER_URL"], db=5)
 
 
 def last_audit_id() -> int:

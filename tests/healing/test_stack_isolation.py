@@ -30,8 +30,7 @@ from hms_celery.healing.stack_claim import CLAIM_KEY
 from hms_celery.settings import broker_identity
 from hms_celery.store.db import safe_url
 from hms_celery.store.migrate import upgrade
-from tests.conftest import WorkerProcess, configure_process
-from tests.support import FAST_SETTINGS, wait_until
+from tests.support import FAST_SETTINGS, WorkerProcess, configure_process, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -8,7 +8,6 @@ notice, and sweeps again.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from tests.support import configure_process, stack_redis_url
+
 pytestmark = pytest.mark.services
 
 QUIET = 40  # healthy agents nothing happens to
@@ -26,17 +27,13 @@ QUIET = 40  # healthy agents nothing happens to
 @pytest.fixture
 def stack(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
     # A broker database of its own: its stack's agents are the only ones this sweep judges.
-    broker = os.environ.get("HMS_TEST_STACK_REDIS_URL") or (
-        stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/14"
-    )
+    broker = stack_redis_url(stack_env["HMS_BROKER_URL"], db=8)
     env = {
         **stack_env,
         "HMS_BROKER_URL": broker,
         "HMS_HEARTBEAT_TIMEOUT": "6",
         "HMS_REPORT_TIMEOUT": "10",
     }
-    from tests.conftest import configure_process
-
     configure_process(env)
     from hms_celery.healing.heartbeats import redis_client
 

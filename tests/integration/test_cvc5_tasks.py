@@ -12,7 +12,7 @@ import pytest
 from hms_celery import client
 from hms_celery.store import repository
 from hms_celery.verification.cvc5_backend import Cvc5Backend
-from tests.conftest import WorkerProcess
+from tests.support import WorkerProcess
 
 pytestmark = pytest.mark.services
 

@@ -105,7 +105,7 @@ def test_a_redelivered_task_commits_once(worker) -> None:
 
 
 def test_unreachable_broker_is_reported_with_its_url(stack_env, monkeypatch) -> None:
-    from tests.conftest import configure_process
+    from tests.support import configure_process
 
     configure_process({**stack_env, "HMS_BROKER_URL": "redis://127.0.0.1:1/0"})
     try:

@@ -21,8 +21,7 @@ from hms_celery import client
 from hms_celery.agents.race.store import NOT_STARTED
 from hms_celery.store import repository
 from hms_celery.verification import smtlib
-from tests.conftest import WorkerProcess, configure_process
-from tests.support import wait_until
+from tests.support import WorkerProcess, configure_process, stack_redis_url, wait_until
 
 pytestmark = pytest.mark.services
 HMS = [sys.executable, "-m", "hms_celery.cli.main"]
@@ -39,7 +38,7 @@ UNDECIDED = "∀ (x y : ℝ), x * x * x - 2 * y * y * y ≠ 1 ∨ x ≤ 1"
 def stack_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """The session's services with a broker database of the race tests' own: the session's
     ``worker`` (which consumes ``prove.z3`` too) must not take these legs."""
-    broker = stack_env["HMS_BROKER_URL"].rsplit("/", 1)[0] + "/13"
+    broker = stack_redis_url(stack_env["HMS_BROKER_URL"], db=13)
     env = {**stack_env, "HMS_BROKER_URL": broker}
     # Settings earlier modules left in os.environ (workers inherit it) must not reach these
     # agents: a leaked HMS_PROVER_RLIMIT or strategy changes which leg wins.

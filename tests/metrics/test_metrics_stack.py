@@ -24,9 +24,8 @@ from hms_celery.cli.stack import EmbeddedStack
 from hms_celery.healing import breakers
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
-from tests.conftest import PG_ADMIN_URL, configure_process
 from tests.metrics.support import Samples, private_database, scrape, value
-from tests.support import BOUNDED_ONLY, FAST_SETTINGS, wait_until
+from tests.support import BOUNDED_ONLY, FAST_SETTINGS, PG_ADMIN_URL, configure_process, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
