@@ -148,9 +148,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _epoch(iso: str) -> float:
-    """A store timestamp as POSIX seconds (SQLite returns naive UTC)."""
-    value = datetime.fromisoformat(iso)
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    """A store timestamp (aware, UTC) as POSIX seconds."""
+    return datetime.fromisoformat(iso).timestamp()
 
 
 # ----------------------------------------------------------------------------- systems

@@ -371,9 +371,7 @@ def get_host(host_id: str) -> dict[str, Any] | None:
 
 
 def _age(now: datetime, then: datetime) -> float:
-    if then.tzinfo is None:
-        now = now.replace(tzinfo=None)
-    return (now - then).total_seconds()
+    return (now - then).total_seconds()  # both aware (UTCDateTime)
 
 
 def _agent_json(a: Any) -> dict[str, Any]:

@@ -100,8 +100,7 @@ def _title(events: list[dict[str, Any]]) -> str:
 def _at(value: str | None) -> str:
     if not value:
         return "—"
-    at = datetime.fromisoformat(value)
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    at = datetime.fromisoformat(value).astimezone(UTC)  # the store's times are aware
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
