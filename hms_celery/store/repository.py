@@ -11,13 +11,16 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from hms_celery.store.attempt_sql import (
-    begin_statement,
-    commit_statement,
+    BEGIN,
+    begin_params,
+    commit_params,
     disagreement_details,
     duplicate_details,
     result_row,
@@ -37,6 +40,11 @@ from hms_celery.verification.verdict import ProofOutcome
 _TASKS = cast(Table, Task.__table__)
 _ATTEMPTS = cast(Table, Attempt.__table__)
 _AUDIT = cast(Table, AuditEvent.__table__)
+
+
+# Prebuilt (SQLite, PostgreSQL): building an INSERT per call costs more than sending it.
+_INSERT = (sqlite_insert(_TASKS), pg_insert(_TASKS))
+_INSERT_IF_ABSENT = tuple(stmt.on_conflict_do_nothing() for stmt in _INSERT)
 
 
 class AttemptStart(NamedTuple):
@@ -104,8 +112,9 @@ def record_submissions(rows: Sequence[dict[str, Any]], *, if_absent: bool = Fals
         {"status": TaskStatus.PENDING, "created_at": now, "updated_at": now, **row} for row in rows
     ]
     with statement_scope() as conn:  # one statement: atomic without BEGIN/COMMIT
-        stmt = dialect_insert(conn)(_TASKS).values(values)
-        conn.execute(stmt.on_conflict_do_nothing() if if_absent else stmt)
+        insert_ = _INSERT_IF_ABSENT if if_absent else _INSERT
+        # A list of rows: SQLAlchemy sends them as one multi-row INSERT ("insertmanyvalues").
+        conn.execute(insert_[conn.dialect.name == "postgresql"], values)
 
 
 def mark_rejected(task_id: str, error: str, actor: str) -> None:
@@ -155,7 +164,8 @@ def begin_attempt(
     if get_engine().dialect.name == "postgresql":
         try:
             with statement_scope() as conn:
-                one = conn.execute(begin_statement(task_id, agent=agent, pid=pid, now=now)).one()
+                params = begin_params(task_id, agent=agent, pid=pid, now=now)
+                one = conn.execute(BEGIN, params).one()
         except IntegrityError:  # a concurrent attempt took the number: the transaction below
             one = None
         if one is not None and one.number is not None:
@@ -218,15 +228,15 @@ def commit_result(
     One transaction: insert the result (the first completion wins), mark the task DONE, close
     this attempt (its verdict, or DUPLICATE) and abandon the others left open by a lost pool
     process or a requeue, and audit a duplicate or a solvers' disagreement.  On PostgreSQL it
-    is one statement (:func:`hms_celery.store.attempt_sql.commit_statement`), sent without
+    is one statement (:data:`hms_celery.store.attempt_sql.COMMIT`), sent without
     BEGIN/COMMIT round trips: a single statement is atomic on its own.
     """
     now = utcnow()
     row = result_row(task_id, attempt_number, agent, theorem_id, outcome, now)
     if get_engine().dialect.name == "postgresql":
         with statement_scope() as conn:
-            stmt = commit_statement(row, agent=agent, outcome=outcome)
-            return bool(conn.execute(stmt).scalar_one())
+            stmt, params = commit_params(row, agent=agent, outcome=outcome)
+            return bool(conn.execute(stmt, params).scalar_one())
     with connection_scope() as conn:
         won = insert_result(
             conn,
