@@ -24,7 +24,7 @@ from hms_celery.app import app
 from hms_celery.genetic import engine, promotion
 from hms_celery.runtime import publish
 from hms_celery.runtime.recorded import RecordedTask
-from hms_celery.store import ga as store
+from hms_celery.store import ga as ga_store
 from hms_celery.store import repository
 from hms_celery.store.models import GARunStatus, PromotionState, TaskStatus
 from hms_celery.store.records import GARunRecord
@@ -43,7 +43,7 @@ def publish_generation(run_id: str, generation: int, *, task_id: str | None = No
     run, so publishing it twice records it once)."""
     return _publish_step(
         GENERATION_TASK,
-        store.GENERATION_KIND,
+        ga_store.GENERATION_KIND,
         run_id,
         generation,
         task_id or _gen_id(run_id, generation),
@@ -53,7 +53,11 @@ def publish_generation(run_id: str, generation: int, *, task_id: str | None = No
 def publish_score(run_id: str, generation: int, *, task_id: str | None = None) -> str:
     """Record and enqueue the scoring task of ``generation`` outside a chord."""
     return _publish_step(
-        SCORE_TASK, store.SCORE_KIND, run_id, generation, task_id or _score_id(run_id, generation)
+        SCORE_TASK,
+        ga_store.SCORE_KIND,
+        run_id,
+        generation,
+        task_id or _score_id(run_id, generation),
     )
 
 
@@ -67,7 +71,7 @@ def _score_id(run_id: str, generation: int) -> str:
 
 def _record_step(kind: str, run_id: str, generation: int, task_id: str) -> dict[str, Any]:
     payload = {"run_id": run_id, "generation": generation}
-    store.record_tasks(
+    ga_store.record_tasks(
         [
             {
                 "id": task_id,
@@ -75,7 +79,7 @@ def _record_step(kind: str, run_id: str, generation: int, task_id: str) -> dict[
                 "queue": GA_QUEUE,
                 "payload": payload,
                 "theorem_id": None,
-                "family": store.run_label(run_id),
+                "family": ga_store.run_label(run_id),
             }
         ]
     )
@@ -84,7 +88,7 @@ def _record_step(kind: str, run_id: str, generation: int, task_id: str) -> dict[
 
 def _publish_step(name: str, kind: str, run_id: str, generation: int, task_id: str) -> str:
     payload = _record_step(kind, run_id, generation, task_id)
-    if store.evaluation_results([task_id])[task_id]["status"] in TaskStatus.FINAL:
+    if ga_store.evaluation_results([task_id])[task_id]["status"] in TaskStatus.FINAL:
         return task_id  # this step already ran
     publish.publish(publish.Publication(name, task_id, GA_QUEUE, payload, limits=False))
     return task_id
@@ -99,7 +103,7 @@ class StepTask(RecordedTask):
     def attempt_failed(self, exc: Exception, kwargs: dict[str, Any]) -> None:
         run_id = kwargs.get("run_id")
         if isinstance(run_id, str):
-            store.fail_run(run_id, f"{type(exc).__name__}: {exc}", actor=self.agent)
+            ga_store.fail_run(run_id, f"{type(exc).__name__}: {exc}", actor=self.agent)
 
 
 # ----------------------------------------------------------------------------- generation
@@ -114,23 +118,23 @@ def generation_task(self: StepTask, run_id: str, generation: int) -> dict[str, A
 
 
 def _fan_out(run_id: str, number: int) -> dict[str, Any]:
-    run = store.get_run(run_id)
+    run = ga_store.get_run(run_id)
     if run is None or run["status"] != GARunStatus.RUNNING:
         return {"run_id": run_id, "generation": number, "skipped": "run not running"}
-    gen = store.get_generation(run_id, number)
+    gen = ga_store.get_generation(run_id, number)
     if gen is None:
         if number != 0:
             raise RuntimeError(f"generation {number} of run {run_id} was never created")
-        gen = store.ensure_generation(run_id, 0, engine.initial_population(run))
-    if gen["status"] == store.SCORED:
+        gen = ga_store.ensure_generation(run_id, 0, engine.initial_population(run))
+    if gen["status"] == ga_store.SCORED:
         return {"run_id": run_id, "generation": number, "skipped": "already scored"}
     evaluations = engine.plan(run, engine.evaluated_genomes(run, gen))
     queue = PROOF_QUEUES["z3"]
-    label = store.run_label(run_id)
-    store.record_tasks(
+    label = ga_store.run_label(run_id)
+    ga_store.record_tasks(
         {
             "id": ev.task_id,
-            "kind": store.FITNESS_KIND,
+            "kind": ga_store.FITNESS_KIND,
             "queue": queue,
             "payload": ev.payload,
             "theorem_id": ev.instance_id,
@@ -138,10 +142,10 @@ def _fan_out(run_id: str, number: int) -> dict[str, Any]:
         }
         for ev in evaluations
     )
-    states = store.evaluation_results([ev.task_id for ev in evaluations])
+    states = ga_store.evaluation_results([ev.task_id for ev in evaluations])
     todo = [ev for ev in evaluations if states[ev.task_id]["status"] not in TaskStatus.FINAL]
     score_id = _score_id(run_id, number)
-    score_kwargs = _record_step(store.SCORE_KIND, run_id, number, score_id)
+    score_kwargs = _record_step(ga_store.SCORE_KIND, run_id, number, score_id)
     body = publish.signature(
         publish.Publication(SCORE_TASK, score_id, GA_QUEUE, score_kwargs, limits=False),
         immutable=True,
@@ -158,7 +162,7 @@ def _fan_out(run_id: str, number: int) -> dict[str, Any]:
         chord(header)(body)
     else:  # every genome met before: nothing to prove, score at once
         body.apply_async()
-    store.mark_published(run_id, number, len(todo))
+    ga_store.mark_published(run_id, number, len(todo))
     return {"run_id": run_id, "generation": number, "evaluations": len(todo)}
 
 
@@ -183,18 +187,18 @@ def score_task(self: StepTask, *results: Any, run_id: str, generation: int) -> d
 
 
 def _score(run_id: str, number: int, agent: str) -> dict[str, Any]:
-    run = store.get_run(run_id)
+    run = ga_store.get_run(run_id)
     if run is None or run["status"] != GARunStatus.RUNNING:
         return {"run_id": run_id, "generation": number, "skipped": "run not running"}
-    gen = store.get_generation(run_id, number)
+    gen = ga_store.get_generation(run_id, number)
     if gen is None:
         raise RuntimeError(f"generation {number} of run {run_id} was never created")
-    if gen["status"] == store.SCORED:
+    if gen["status"] == ga_store.SCORED:
         _continue(run, number)  # a redelivered scorer: make sure the next step exists
         return {"run_id": run_id, "generation": number, "skipped": "already scored"}
     genomes = engine.evaluated_genomes(run, gen)
     ids = [ev.task_id for ev in engine.plan(run, genomes)]
-    results = store.evaluation_results(ids)
+    results = ga_store.evaluation_results(ids)
     pending = [i for i in ids if results.get(i, {}).get("status") not in TaskStatus.FINAL]
     if pending:
         return {"run_id": run_id, "generation": number, "waiting": len(pending)}
@@ -213,7 +217,7 @@ def _score(run_id: str, number: int, agent: str) -> dict[str, Any]:
         }
     last = number + 1 >= run["generations"]
     nxt = None if last else engine.next_population(run, number, population, fitnesses)
-    won = store.record_scores(
+    won = ga_store.record_scores(
         run_id,
         number,
         figures=engine.figures(population, fitnesses),
@@ -222,8 +226,8 @@ def _score(run_id: str, number: int, agent: str) -> dict[str, Any]:
         actor=agent,
     )
     if won:
-        store.supersede_steps(run_id, store.SCORE_KIND)
-    _continue(store.get_run(run_id) or run, number)
+        ga_store.supersede_steps(run_id, ga_store.SCORE_KIND)
+    _continue(ga_store.get_run(run_id) or run, number)
     return {
         "run_id": run_id,
         "generation": number,
