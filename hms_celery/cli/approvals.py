@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from hms_celery.cli.options import JsonOpt
 from hms_celery.cli.output import out, print_table
 from hms_celery.policy import approvals
 from hms_celery.policy.engine import check_policy
@@ -22,7 +23,6 @@ approvals_cli = typer.Typer(
     help="Agent actions waiting for a person: list, approve, deny.", invoke_without_command=True
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 IdArg = Annotated[int, typer.Argument(help="The approval's id (from `hms approvals`).")]
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hms_celery import client
+from hms_celery.cli.options import JsonOpt
 from hms_celery.cli.output import err, fold, out, print_table
 from hms_celery.errors import InputError
 
@@ -20,8 +21,6 @@ ga_cli = typer.Typer(help="Genetic strategy search: evolve Z3 strategies.", no_a
 strategies_cli = typer.Typer(
     help="Prover strategies: named, promoted per family, evolved.", invoke_without_command=True
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @ga_cli.command("run")

@@ -18,7 +18,7 @@ from hms_celery.genetic import engine
 from hms_celery.policy import approvals, rules
 from hms_celery.policy.engine import ActionRequest, Outcome, authorize, require
 from hms_celery.settings import get_settings
-from hms_celery.store import ga as store
+from hms_celery.store import ga as ga_store
 from hms_celery.store.models import GARunStatus, PromotionState
 from hms_celery.store.records import GARunRecord
 from hms_celery.verification.strategy import DEFAULT_STRATEGY, strategy_from_any
@@ -40,7 +40,7 @@ def strategy_for_family(family: str | None) -> dict[str, Any] | None:
         hit = _cache.get(family)
         if hit is not None and now - hit[0] < CACHE_TTL_S:
             return hit[1]
-    found = store.family_strategy(family)
+    found = ga_store.family_strategy(family)
     with _lock:
         _cache[family] = (now, found)
     return found
@@ -49,7 +49,7 @@ def strategy_for_family(family: str | None) -> dict[str, Any] | None:
 def current_strategy(family: str) -> dict[str, Any]:
     """What a proof task of ``family`` naming no strategy uses now (family strategy, else
     ``HMS_DEFAULT_STRATEGY``, else the built-in default)."""
-    found = store.family_strategy(family)
+    found = ga_store.family_strategy(family)
     if found is not None:
         return found
     return strategy_from_any(get_settings().default_strategy or DEFAULT_STRATEGY).to_json()
@@ -63,7 +63,7 @@ def settle(run: GARunRecord, *, actor: str) -> PromotionState:
     """
     current = (run["baselines"] or {}).get("current") or {}
     if not engine.is_better(run["best_fitness"], current.get("fitness")):
-        store.set_promotion(
+        ga_store.set_promotion(
             run["id"],
             PromotionState.NOT_BETTER,
             actor=actor,
@@ -75,7 +75,7 @@ def settle(run: GARunRecord, *, actor: str) -> PromotionState:
     auto = bool(run["config"].get("auto_promote"))
     decision = authorize(_request(run, actor, auto=auto), payload={"run_id": run["id"]})
     if decision.outcome is Outcome.ALLOW:
-        store.promote(
+        ga_store.promote(
             run["family"],
             _named(run),
             run_id=run["id"],
@@ -84,9 +84,9 @@ def settle(run: GARunRecord, *, actor: str) -> PromotionState:
         )
         return PromotionState.PROMOTED
     if decision.outcome is Outcome.DENY:
-        store.set_promotion(run["id"], PromotionState.DENIED, actor=actor, rule=decision.rule)
+        ga_store.set_promotion(run["id"], PromotionState.DENIED, actor=actor, rule=decision.rule)
         return PromotionState.DENIED
-    store.set_promotion(
+    ga_store.set_promotion(
         run["id"],
         PromotionState.PENDING,
         actor=actor,
@@ -115,12 +115,14 @@ def promote(run_id: str, *, actor: str) -> dict[str, Any]:
     """Make a DONE run's winner its family's strategy (the policy already allowed it)."""
     run = _promotable(run_id)
     strategy = _named(run)
-    store.promote(run["family"], strategy, run_id=run_id, fitness=run["best_fitness"], actor=actor)
+    ga_store.promote(
+        run["family"], strategy, run_id=run_id, fitness=run["best_fitness"], actor=actor
+    )
     return {"family": run["family"], "strategy": strategy, "run_id": run_id}
 
 
 def _promotable(run_id: str) -> GARunRecord:
-    run = store.get_run(run_id)
+    run = ga_store.get_run(run_id)
     if run is None:
         raise InputError(f"unknown GA run {run_id!r}")
     if run["status"] != GARunStatus.DONE or run["best_genome"] is None:

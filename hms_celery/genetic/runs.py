@@ -32,7 +32,7 @@ from hms_celery.policy.engine import (
     require,
 )
 from hms_celery.settings import get_settings
-from hms_celery.store import ga as store
+from hms_celery.store import ga as ga_store
 from hms_celery.store.models import TaskStatus
 from hms_celery.store.repository import audit
 from hms_celery.verification.request import ProofRequest
@@ -158,7 +158,7 @@ def start_run(
             },
         )
     baselines = {"z3-default": Z3_DEFAULT_GENOME, "current": promotion.current_strategy(family)}
-    store.create_run(
+    ga_store.create_run(
         {
             "id": run_id,
             "family": family,
@@ -182,7 +182,7 @@ def start_run(
     try:
         publish_generation(run_id, 0)
     except Exception as exc:  # the broker refused it: the run cannot start
-        store.fail_run(run_id, f"could not enqueue generation 0: {exc}", actor=actor)
+        ga_store.fail_run(run_id, f"could not enqueue generation 0: {exc}", actor=actor)
         raise
     return run_id
 
@@ -195,9 +195,9 @@ def resume_stalled() -> list[dict[str, Any]]:
 
     settings = get_settings()
     actions = []
-    for run in store.running_runs():
-        activity = store.run_activity(run["id"])
-        idle = store.seconds_since(activity["last"])
+    for run in ga_store.running_runs():
+        activity = ga_store.run_activity(run["id"])
+        idle = ga_store.seconds_since(activity["last"])
         if idle is None or idle < settings.ga_stall_after:
             continue
         open_ = activity["open"]
@@ -205,13 +205,13 @@ def resume_stalled() -> list[dict[str, Any]]:
         if running:
             continue  # something is working on it (a long evaluation)
         number = run["current_generation"]
-        gen = store.get_generation(run["id"], number)
+        gen = ga_store.get_generation(run["id"], number)
         if gen is None or gen["published_at"] is None:
-            if open_.get((store.GENERATION_KIND, TaskStatus.PENDING)):
+            if open_.get((ga_store.GENERATION_KIND, TaskStatus.PENDING)):
                 continue  # queued, waiting for a ga agent
             kind, publish = "generation", publish_generation
-        elif gen["status"] == store.EVALUATING:
-            if open_.get((store.FITNESS_KIND, TaskStatus.PENDING)):
+        elif gen["status"] == ga_store.EVALUATING:
+            if open_.get((ga_store.FITNESS_KIND, TaskStatus.PENDING)):
                 continue  # evaluations queued, waiting for provers
             kind, publish = "score", publish_score
         else:
@@ -240,21 +240,21 @@ def check_triggers() -> list[dict[str, Any]]:
     k = settings.ga_trigger_failures
     if k <= 0:
         return []
-    since = store.ago(settings.ga_trigger_window)
+    since = ga_store.ago(settings.ga_trigger_window)
     started = []
-    for family, _count in store.failing_families(since, k).items():
-        if family.startswith("ga:") or store.active_run(family) is not None:
+    for family, _count in ga_store.failing_families(since, k).items():
+        if family.startswith("ga:") or ga_store.active_run(family) is not None:
             continue
         if open_for(rules.GA_RUN_START, family) is not None:
             continue  # a start is waiting for a person
         if recently_denied(rules.GA_RUN_START, family, settings.ga_trigger_window):
             continue
-        last = store.latest_run_start(family)
+        last = ga_store.latest_run_start(family)
         window_start = max(since, last) if last is not None else since
-        failures = store.count_failures(family, window_start)
+        failures = ga_store.count_failures(family, window_start)
         if failures < k:
             continue
-        training = store.failing_requests(family, window_start)
+        training = ga_store.failing_requests(family, window_start)
         try:
             run_id = start_run(family, instances=training, trigger="supervisor", actor="supervisor")
         except ApprovalPending as exc:

@@ -21,14 +21,14 @@ from hms_celery.genetic import steps
 from hms_celery.genetic.steps import GA_QUEUE, GENERATION_TASK, SCORE_TASK
 from hms_celery.runtime import publish
 from hms_celery.runtime.recorded import RecordedTask
-from hms_celery.store import ga as store
+from hms_celery.store import ga as ga_store
 from hms_celery.store import repository
 
 log = logging.getLogger(__name__)
 
 # A step recorded in the store is re-run by its task (the supervisor's requeue).
-publish.register_kind(store.GENERATION_KIND, GENERATION_TASK)
-publish.register_kind(store.SCORE_KIND, SCORE_TASK)
+publish.register_kind(ga_store.GENERATION_KIND, GENERATION_TASK)
+publish.register_kind(ga_store.SCORE_KIND, SCORE_TASK)
 
 __all__ = [
     "GA_QUEUE",
@@ -48,7 +48,7 @@ def publish_generation(run_id: str, generation: int, *, task_id: str | None = No
     return steps.publish_step(
         steps.celery_ports(),
         GENERATION_TASK,
-        store.GENERATION_KIND,
+        ga_store.GENERATION_KIND,
         run_id,
         generation,
         task_id or steps.generation_id(run_id, generation),
@@ -60,7 +60,7 @@ def publish_score(run_id: str, generation: int, *, task_id: str | None = None) -
     return steps.publish_step(
         steps.celery_ports(),
         SCORE_TASK,
-        store.SCORE_KIND,
+        ga_store.SCORE_KIND,
         run_id,
         generation,
         task_id or steps.score_id(run_id, generation),
@@ -75,7 +75,7 @@ class StepTask(RecordedTask):
     def attempt_failed(self, exc: Exception, kwargs: dict[str, Any]) -> None:
         run_id = kwargs.get("run_id")
         if isinstance(run_id, str):
-            store.fail_run(run_id, f"{type(exc).__name__}: {exc}", actor=self.agent)
+            ga_store.fail_run(run_id, f"{type(exc).__name__}: {exc}", actor=self.agent)
 
 
 @app.task(name=GENERATION_TASK, bind=True, base=StepTask)

@@ -14,9 +14,9 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from hms_celery.store.audit import audit
 from hms_celery.store.db import connection_scope
 from hms_celery.store.models import Approval, ApprovalStatus, Task, TaskStatus, utcnow
-from hms_celery.store.repository import audit
 
 # Declarative `__table__` is typed as FromClause; for these models it is a Table.
 _APPROVALS = cast(Table, Approval.__table__)

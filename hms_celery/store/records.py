@@ -6,6 +6,7 @@ generations — so that a key read anywhere is checked by the type checker.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 
@@ -123,3 +124,8 @@ class GARunView(GARunRecord):
 
     generation_records: list[GenerationView]
     progress: GAProgress
+
+
+def iso(value: datetime | None) -> str | None:
+    """A store time as the ISO string these records carry (None stays None)."""
+    return value.isoformat() if value else None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hms_celery.cli.commands import _confirmation_line, _confirmation_mark
+from hms_celery.cli.render import confirmation_line as _confirmation_line
+from hms_celery.cli.render import confirmation_mark as _confirmation_mark
 
 
 def _status(verdict: str, status: str | None) -> dict:

@@ -474,7 +474,7 @@ def test_the_client_refuses_hostile_problems_before_enqueueing(
     def enqueue(*args: object, **kwargs: object) -> str:
         raise AssertionError("a hostile problem was enqueued")
 
-    monkeypatch.setattr(client, "_submit", enqueue)
+    monkeypatch.setattr("hms_celery.client.proofs._submit", enqueue)
     monkeypatch.chdir(tmp_path)
     hostile = hostile.format(p=tmp_path / "out.smt2")
     expected = decide_smtlib(hostile).reason
