@@ -14,9 +14,9 @@ on them, the benchmark prints them.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
+from hms_celery.healing.decide import epoch as decide_epoch
 from tests.multihost.cluster import Cluster, wait_for
 from tests.support import BOUNDED_ONLY
 
@@ -24,14 +24,8 @@ from tests.support import BOUNDED_ONLY
 NOT_COMMITTED = frozenset({"LOST", "DUPLICATE", "ABANDONED"})
 
 
-def epoch(value: str | None) -> float | None:
-    """An ISO time of the store as epoch seconds (naive: UTC)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+#: An ISO time of the store as epoch seconds (the supervisor's own reading of it).
+epoch = decide_epoch
 
 
 def _rel(value: str | None, t0: float) -> float | None:

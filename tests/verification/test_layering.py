@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.architecture.test_import_cycles import _all_imports
+
 ROOT = Path(__file__).resolve().parents[2] / "hms_celery" / "verification"
 PACKAGE = "hms_celery.verification"
 
@@ -27,30 +29,6 @@ def _modules() -> dict[str, Path]:
         parts = parts[:-1] if parts[-1] == "__init__" else parts
         found[".".join((PACKAGE, *parts))] = path
     return found
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
-    """Every import statement, at any depth, except under ``if TYPE_CHECKING:``."""
-    out: list[ast.Import | ast.ImportFrom] = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            out.append(node)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return out
 
 
 def _base(name: str, path: Path, node: ast.ImportFrom) -> str:
@@ -68,7 +46,7 @@ def graph_and_bindings() -> tuple[dict[str, set[str]], dict[str, dict[str, str]]
     graph: dict[str, set[str]] = {name: set() for name in modules}
     bound: dict[str, dict[str, str]] = {name: {} for name in modules}
     for name, path in modules.items():
-        for node in _imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        for node in _all_imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             if isinstance(node, ast.Import):
                 targets = [(a.name, a.asname) for a in node.names]
             else:
@@ -113,7 +91,7 @@ def test_no_module_uses_another_modules_private_names() -> None:
     found: list[str] = []
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        for node in _imports(tree):
+        for node in _all_imports(tree):
             if isinstance(node, ast.ImportFrom):
                 base = _base(name, path, node)
                 if base.startswith(PACKAGE):
