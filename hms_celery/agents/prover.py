@@ -10,13 +10,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from hms_celery.agents.race import tasks as _race  # noqa: F401  (registers hms.race.leg)
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError, InputError
-from hms_celery.genetic import promotion
 from hms_celery.healing.heartbeats import redis_client
 from hms_celery.runtime import outcomes
 from hms_celery.runtime.publish import PROVE_TASK
 from hms_celery.runtime.recorded import RecordedTask
 from hms_celery.settings import get_settings
-from hms_celery.store import repository
+from hms_celery.store import repository, strategies
 from hms_celery.verification.request import ProofRequest
 from hms_celery.verification.sandbox import run_request
 from hms_celery.verification.verdict import ProofOutcome, Verdict
@@ -76,7 +75,7 @@ def _family_strategy(family: str | None) -> dict[str, Any] | None:
     if not family or family.startswith("ga:"):
         return None
     try:
-        return promotion.strategy_for_family(family)
+        return strategies.strategy_for_family(family)
     except InfrastructureError:
         return None
 

@@ -8,10 +8,6 @@ from typing import Any
 
 from hms_celery.client.actor import ACTOR
 from hms_celery.errors import InputError
-from hms_celery.genetic import runs
-from hms_celery.genetic.engine import best_of
-from hms_celery.genetic.fitness import Fitness
-from hms_celery.genetic.genome import genome_key
 from hms_celery.runtime import publish
 from hms_celery.store import ga as ga_store
 from hms_celery.store.records import GAProgress, GARunRecord, GARunView, GenerationView
@@ -41,6 +37,8 @@ def start_ga_run(
     with a running run raises :class:`~hms_celery.store.ga.ActiveRunError`.
     """
     with publish.broker_errors():
+        from hms_celery.genetic import runs  # DEAP and numpy: loaded when a run starts
+
         return runs.start_run(
             family,
             instances=instances,
@@ -62,6 +60,11 @@ def query_ga_run(run_id: str) -> GARunView:
     if run is None:
         raise UnknownRunError(f"unknown GA run {run_id!r}")
     gens = ga_store.generations(run_id)
+    # Loaded here, not with the client: DEAP and numpy cost every `hms` command ~0.3 s.
+    from hms_celery.genetic.engine import best_of
+    from hms_celery.genetic.fitness import Fitness
+    from hms_celery.genetic.genome import genome_key
+
     views: list[GenerationView] = []
     for gen in gens:
         view: GenerationView = {**gen, "distinct": len({genome_key(g) for g in gen["population"]})}

@@ -8,8 +8,6 @@ from typing import Any
 from hms_celery.client.actor import ACTOR
 from hms_celery.client.ga import UnknownRunError
 from hms_celery.errors import InputError
-from hms_celery.genetic import promotion
-from hms_celery.genetic.fitness import Fitness
 from hms_celery.store import ga as ga_store
 from hms_celery.store.models import PromotionState
 from hms_celery.verification.strategy import NAMED_STRATEGIES
@@ -58,11 +56,15 @@ def promote_strategy(run_id: str, *, force: bool = False) -> dict[str, Any]:
         raise UnknownRunError(f"unknown GA run {run_id!r}")
     if run["promotion"] == PromotionState.NOT_BETTER and not force:
         raise InputError(_not_better_reason(run))
+    from hms_celery.genetic import promotion  # DEAP and numpy: not with every `hms` command
+
     return promotion.approve(run_id, actor=ACTOR)
 
 
 def _not_better_reason(run: Mapping[str, Any]) -> str:
     """Why a run's winner was not promoted: its fitness beside the family's strategy's."""
+
+    from hms_celery.genetic.fitness import Fitness  # DEAP and numpy: only when needed
 
     def shown(fitness: dict[str, Any] | None) -> str:
         if not fitness:

@@ -9,8 +9,6 @@ promotes, and the other is closed.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from hms_celery.errors import InputError
@@ -19,31 +17,13 @@ from hms_celery.policy import approvals, rules
 from hms_celery.policy.engine import ActionRequest, Outcome, authorize, require
 from hms_celery.settings import get_settings
 from hms_celery.store import ga as ga_store
+from hms_celery.store import strategies as strategies_store
 from hms_celery.store.models import GARunStatus, PromotionState
 from hms_celery.store.records import GARunRecord
 from hms_celery.verification.strategy import DEFAULT_STRATEGY, strategy_from_any
 
-#: Seconds a worker keeps a family's strategy before asking the store again.
-CACHE_TTL_S = 2.0
-
-_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
-_lock = threading.Lock()
-
-
-def strategy_for_family(family: str | None) -> dict[str, Any] | None:
-    """The promoted strategy of ``family`` (JSON), or None: cached for :data:`CACHE_TTL_S`
-    so the proof path asks the store at most once per family every few seconds."""
-    if not family:
-        return None
-    now = time.monotonic()
-    with _lock:
-        hit = _cache.get(family)
-        if hit is not None and now - hit[0] < CACHE_TTL_S:
-            return hit[1]
-    found = ga_store.family_strategy(family)
-    with _lock:
-        _cache[family] = (now, found)
-    return found
+# The proof path's cached read lives with the store (agents must not import the GA).
+strategy_for_family = strategies_store.strategy_for_family
 
 
 def current_strategy(family: str) -> dict[str, Any]:

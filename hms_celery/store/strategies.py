@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -22,6 +24,29 @@ def family_strategy(family: str) -> dict[str, Any] | None:
         return conn.execute(
             select(_FAMILY.c.strategy).where(_FAMILY.c.family == family)
         ).scalar_one_or_none()
+
+
+#: Seconds a worker keeps a family's strategy before asking the store again.
+CACHE_TTL_S = 2.0
+
+_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+_lock = threading.Lock()
+
+
+def strategy_for_family(family: str | None) -> dict[str, Any] | None:
+    """The promoted strategy of ``family`` (JSON), or None: cached for :data:`CACHE_TTL_S`
+    so the proof path asks the store at most once per family every few seconds."""
+    if not family:
+        return None
+    now = time.monotonic()
+    with _lock:
+        hit = _cache.get(family)
+        if hit is not None and now - hit[0] < CACHE_TTL_S:
+            return hit[1]
+    found = family_strategy(family)
+    with _lock:
+        _cache[family] = (now, found)
+    return found
 
 
 def family_strategies() -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ from hms_celery.policy.breaker import backend_key
 from hms_celery.runtime import outcomes, publish
 from hms_celery.runtime.recorded import StoreRetryingTask
 from hms_celery.settings import get_settings
-from hms_celery.store import repository
+from hms_celery.store import repository, strategies
 from hms_celery.verification.request import ProofRequest
 from hms_celery.verification.verdict import ProofOutcome, Verdict
 
@@ -123,10 +123,9 @@ def _promoted(family: str | None) -> dict[str, Any] | None:
     """The family's promoted strategy, if any (a store hiccup: none, the race still runs)."""
     if not family or family.startswith("ga:"):
         return None
-    from hms_celery.genetic import promotion
 
     try:
-        return promotion.strategy_for_family(family)
+        return strategies.strategy_for_family(family)
     except InfrastructureError:
         return None
 
