@@ -37,6 +37,7 @@ class StoreRetryingTask(Task):
     autoretry_for = (InfrastructureError,)
     retry_backoff = 1
     retry_backoff_max = 30
+    retry_jitter = True  # Celery's default, read by its autoretry; retry_later reads it too
     max_retries = 40
 
     def retry_later(self, exc: InfrastructureError) -> Exception:

@@ -219,3 +219,42 @@ def repository_status(url: str, task_id: str) -> dict:
         reset_settings()
     assert status is not None
     return status
+
+
+def test_a_store_outage_before_the_body_asks_for_a_retry_with_backoff() -> None:
+    """RecordedTask.before_start turns an unreachable store into Celery's Retry (never a
+    failure, which would ack and drop the task), with the autoretry's backoff."""
+    from celery.exceptions import Retry
+
+    import hms_celery.agents.prover  # noqa: F401  (registers hms.prove)
+    from hms_celery.app import app
+    from hms_celery.errors import InfrastructureError
+    from hms_celery.runtime.recorded import RecordedTask
+
+    task = app.tasks["hms.prove"]
+    assert isinstance(task, RecordedTask)
+    retried: list[dict] = []
+
+    class Copy:  # the retry's copy of the task: recorded, not sent
+        def apply_async(self, *args: object, **kwargs: object) -> None:
+            pass
+
+    def copy_of(request: object, args: object, kwargs: object, **options: object) -> Copy:
+        retried.append(options)
+        return Copy()
+
+    def store_down(*args: object, **kwargs: object) -> None:
+        raise InfrastructureError("store down")
+
+    task.push_request(id="t-outage", retries=3, called_directly=False, delivery_info={})
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(repository, "begin_attempt", store_down)
+            mp.setattr(task, "signature_from_request", copy_of)
+            with pytest.raises(Retry):
+                task.before_start("t-outage", (), {"statement": "1 = 1"})
+    finally:
+        task.pop_request()
+    assert len(retried) == 1
+    assert retried[0]["retries"] == 4
+    assert 0 <= retried[0]["countdown"] <= 8  # full jitter over 2**3 s, capped at 30
