@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tests.multihost.netns import BRIDGE_IP, Host, Topology
+from tests.support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get(
@@ -53,18 +54,6 @@ def free_port(address: str) -> int:
     with socket.socket() as sock:
         sock.bind((address, 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll ``predicate`` until it returns something truthy; TimeoutError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -229,7 +218,7 @@ class Cluster:
             except redis.RedisError:
                 return False
 
-        wait_for(answers, 15, "the broker")
+        wait_until(answers, 15, "the broker")
         client.close()
         return url
 
@@ -247,7 +236,7 @@ class Cluster:
             except OSError:
                 return False
 
-        wait_for(listening, 15, "the PostgreSQL forwarder")
+        wait_until(listening, 15, "the PostgreSQL forwarder")
         return port
 
     def _start_host(self, host: Host) -> HostRun:
@@ -283,7 +272,7 @@ class Cluster:
                 raise RuntimeError(f"agent host {run.host.name} exited: {run.log()}")
             return run.ready_file.exists()
 
-        wait_for(written, timeout, f"agent host {run.host.name}")
+        wait_until(written, timeout, f"agent host {run.host.name}")
         run.info = json.loads(run.ready_file.read_text())
         for agent in run.agents:
             client.wait_for_agent(agent, timeout=timeout)

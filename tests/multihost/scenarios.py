@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from hms_celery.healing.decide import epoch as decide_epoch
-from tests.multihost.cluster import Cluster, wait_for
-from tests.support import BOUNDED_ONLY
+from tests.multihost.cluster import Cluster
+from tests.support import BOUNDED_ONLY, wait_until
 
 #: Outcomes of attempts that committed nothing (see hms_celery/store/repository.py).
 NOT_COMMITTED = frozenset({"LOST", "DUPLICATE", "ABANDONED"})
@@ -66,7 +66,7 @@ def run_scenario(
 
     # Every pool process busy, or every task running; the victim is the first host that runs
     # one (with spare pool processes, a host may run two and another none).
-    wait_for(all_started, 120, "every proof to start", interval=0.2)
+    wait_until(all_started, 120, "every proof to start", interval=0.2)
     counts = registry.in_flight_counts()
     run = next(r for r in cluster.runs if any(counts.get(a) for a in r.agents))
     victim = run.host
@@ -88,7 +88,7 @@ def run_scenario(
         def all_failed() -> bool:
             return all((registry.get_agent(a) or {}).get("state") == "FAILED" for a in stale)
 
-        wait_for(all_failed, settings.heartbeat_timeout + 60, "the victim's agents to be FAILED")
+        wait_until(all_failed, settings.heartbeat_timeout + 60, "the victim's agents to be FAILED")
 
         if kind == "cut":
             time.sleep(max(0.0, t0 + cut_s - time.time()))
