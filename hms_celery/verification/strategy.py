@@ -260,6 +260,9 @@ class Strategy:
 
     def build(self, ctx: z3.Context) -> z3.Solver:
         """A fresh solver in ``ctx`` implementing this strategy (params applied)."""
+        # Built anew each time, not cached per context: the solvers made from one Z3 tactic
+        # share its state (tried: with a cached tactic a later cvc5-backed quantifier check
+        # ran out of time in the verification suite, while it passes with fresh tactics).
         tactic = self.tactic(ctx)
         solver = z3.Solver(ctx=ctx) if tactic is None else tactic.solver()
         for name, value in self.params:

@@ -34,6 +34,18 @@ def test_migrations_reach_head_and_create_tables(store_url: str) -> None:
     assert upgrade(store_url) == head_revision()  # idempotent
 
 
+def test_agents_pages_leave_room_for_heartbeat_copies(store_url: str) -> None:
+    """Migration 0008: on PostgreSQL the heartbeat-copy updates can stay heap-only."""
+    engine = get_engine(store_url)
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage parameter")
+    with engine.connect() as conn:
+        options = conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'agents'"
+        ).scalar_one()
+    assert "fillfactor=50" in (options or [])
+
+
 def test_migrations_build_exactly_the_models_schema(store_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

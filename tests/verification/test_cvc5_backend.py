@@ -288,3 +288,75 @@ def test_model_values_are_exact_rationals(ctx) -> None:
     assert answer.status == "sat"
     assert Fraction(answer.values.scalar(x, "x")) == Fraction(1, 3)
     assert answer.values.scalar(y, "y") == "-1/3"
+
+
+def test_a_solver_is_reused_only_after_an_unsat(ctx) -> None:
+    """After ``unsat`` the solver goes back to the thread's idle set with nothing asserted; a
+    ``sat`` answer keeps its solver, so its model stays readable whatever is checked next."""
+    from hms_celery.verification import cvc5_backend
+
+    x = z3.Real("x", ctx)
+    backend = Cvc5Backend()
+    cvc5_backend._SOLVERS.idle.clear()
+    assert backend.check([x > 1, x < 0], timeout_s=20).status == "unsat"
+    (entry,) = cvc5_backend._SOLVERS.idle.values()
+    assert entry.checks == 1
+    # The next check runs on the same solver and does not see the last one's assertions.
+    sat = backend.check([x > 1], timeout_s=20)
+    assert sat.status == "sat" and sat.model is entry.solver
+    assert cvc5_backend._SOLVERS.idle == {}  # handed over with the answer
+    # Checks after it (a fresh solver, then reused) leave the sat answer's model alone.
+    assert backend.check([x == 5, x < 0], timeout_s=20).status == "unsat"
+    assert backend.check([x == 7], timeout_s=20).values.scalar(x, "x") == "7"
+    assert Fraction(sat.values.scalar(x, "x")) > 1
+    assert backend.check([x < 0, x > 0], timeout_s=20).status == "unsat"
+
+
+def test_verdicts_do_not_depend_on_what_the_solver_checked_before(ctx) -> None:
+    """A long run of mixed checks on reused solvers answers as fresh solvers do."""
+    from hms_celery.verification import cvc5_backend
+
+    x, y = z3.Reals("x y", ctx)
+    n = z3.Int("n", ctx)
+    problems = [
+        ([x * x < 0], "unsat"),
+        ([x + y == 1, x - y == 3, y > 0], "unsat"),
+        ([n * n == 2], "unsat"),
+        ([x * y == 1, x > 0, y < 0], "unsat"),
+        ([x + 0 != x], "unsat"),
+        ([n > 3, n < 5], "sat"),
+    ]
+    fresh = {}
+    for i, (assertions, _) in enumerate(problems):
+        cvc5_backend._SOLVERS.idle.clear()
+        fresh[i] = Cvc5Backend().check(assertions, timeout_s=20).status
+    assert [fresh[i] for i in range(len(problems))] == [want for _, want in problems]
+    cvc5_backend._SOLVERS.idle.clear()
+    for _ in range(3):
+        for i, (assertions, want) in enumerate(problems):
+            assert Cvc5Backend().check(assertions, timeout_s=20).status == want, i
+
+
+def test_a_timed_out_solver_is_not_reused(ctx) -> None:
+    from hms_celery.verification import cvc5_backend
+
+    x, y, z = z3.Ints("x y z", ctx)
+    cvc5_backend._SOLVERS.idle.clear()
+    fermat = [x > 0, y > 0, z > 0, x * x * x + y * y * y == z * z * z]
+    assert Cvc5Backend().check(fermat, timeout_s=0.3).status == "unknown"
+    assert cvc5_backend._SOLVERS.idle == {}
+    assert Cvc5Backend().check([x > 0, x < 1], timeout_s=20).status == "unsat"
+
+
+def test_a_reused_solver_is_made_anew_after_reuse_checks(ctx, monkeypatch) -> None:
+    from hms_celery.verification import cvc5_backend
+
+    monkeypatch.setattr(cvc5_backend, "REUSE_CHECKS", 2)
+    x = z3.Real("x", ctx)
+    cvc5_backend._SOLVERS.idle.clear()
+    solvers = []
+    for _ in range(5):
+        assert Cvc5Backend().check([x > 1, x < 0], timeout_s=20).status == "unsat"
+        solvers.append(next(iter(cvc5_backend._SOLVERS.idle.values())).solver)
+    assert solvers[0] is solvers[1] and solvers[1] is not solvers[2]
+    assert solvers[2] is solvers[3] and solvers[3] is not solvers[4]
