@@ -86,8 +86,8 @@ class Stack:
         os.environ.update(self.env)
 
     def start(self) -> None:
-        from hms_celery.agents.local import LocalStack
         from hms_celery.app import reconfigure
+        from hms_celery.client.local_stack import LocalStack
         from hms_celery.healing.heartbeats import redis_client
         from hms_celery.store.migrate import upgrade
 

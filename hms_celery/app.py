@@ -14,8 +14,8 @@ from amqp.exceptions import AMQPError, MessageNacked
 from celery import Celery, signals
 from kombu.exceptions import OperationalError
 
-from hms_celery.agents.skills import register_skill_tasks, task_queues, task_routes
 from hms_celery.no_broker import NO_BROKER_URL
+from hms_celery.runtime.skills import register_skill_tasks, task_queues, task_routes
 from hms_celery.settings import NoStackError, Settings, get_settings, is_amqp_url
 
 #: What a publish that did not reach the broker raises: kombu's error once the retry policy

@@ -177,10 +177,10 @@ def isolated_stack(
     spawn: Iterable[str] = ("supervisor",),
     **settings: str,
 ) -> Iterator[Any]:
-    """An agent host (:class:`~hms_celery.agents.local.LocalStack`) with a supervisor, on a
+    """An agent host (:class:`~hms_celery.client.local_stack.LocalStack`) with a supervisor, on a
     broker of its own (``broker``'s variables, else Redis database ``db``, flushed), the
     session's store and fast self-healing settings; this process points at it meanwhile."""
-    from hms_celery.agents.local import LocalStack
+    from hms_celery.client.local_stack import LocalStack
     from hms_celery.healing.heartbeats import redis_client
 
     own = broker or {"HMS_BROKER_URL": stack_redis_url(stack_env["HMS_BROKER_URL"], db)}

@@ -33,12 +33,12 @@ from typing import IO, Any
 from kombu import Exchange, Queue
 
 from hms_celery.agents import registry
-from hms_celery.agents.skills import get_skill
 from hms_celery.app import app
 from hms_celery.errors import InputError
 from hms_celery.policy import rules
 from hms_celery.policy.engine import ActionRequest, require
 from hms_celery.runtime import publish
+from hms_celery.runtime.skills import get_skill
 from hms_celery.settings import get_settings
 from hms_celery.store.db import connection_scope
 from hms_celery.store.repository import audit

@@ -53,7 +53,7 @@ def agent_config() -> dict[str, Any]:
 
 
 def _skills_for(queues: list[str]) -> list[str]:
-    from hms_celery.agents.skills import SKILLS
+    from hms_celery.runtime.skills import SKILLS
 
     by_queue = {skill.queue: skill_id for skill_id, skill in SKILLS.items()}
     # Every agent consumes the health broadcast; it is not one of the skills it was given.
@@ -147,7 +147,7 @@ def _refuse_a_taken_name(sender: str, **_: Any) -> None:
 @signals.celeryd_after_setup.connect
 def _on_setup(sender: str, instance: Any, **_: Any) -> None:
     """Every agent consumes the health broadcast, whatever ``-Q`` says."""
-    from hms_celery.agents.skills import get_skill
+    from hms_celery.runtime.skills import get_skill
 
     health = get_skill("health").queue
     queues = instance.app.amqp.queues

@@ -9,9 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from hms_celery import client
-from hms_celery.agents.skills import skill_info, skill_load_errors
 from hms_celery.cli.options import JsonOpt
 from hms_celery.cli.output import err, out, print_table
+from hms_celery.runtime.skills import skill_info, skill_load_errors
 
 
 def ping(

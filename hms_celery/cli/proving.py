@@ -13,7 +13,6 @@ from rich.table import Table
 from rich.text import Text
 
 from hms_celery import client
-from hms_celery.agents.skills import PROOF_QUEUES
 from hms_celery.cli.options import JsonOpt, RaceOpt
 from hms_celery.cli.output import err, out, print_table
 from hms_celery.cli.render import (
@@ -29,6 +28,7 @@ from hms_celery.cli.render import (
     race_mark,
 )
 from hms_celery.errors import InfrastructureError, InputError
+from hms_celery.runtime.skills import PROOF_QUEUES
 from hms_celery.settings import get_settings
 from hms_celery.store.records import TaskStatusView
 from hms_celery.verification.catalogue import Claim, ClaimProblem, find_claim, read_catalogue

@@ -29,13 +29,13 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from hms_celery.agents.host import new_agent_id
-from hms_celery.agents.skills import get_skill
 from hms_celery.app import app
 from hms_celery.cli.output import err, out
 from hms_celery.errors import InputError
 from hms_celery.flower import flower_arguments, flower_config
 from hms_celery.healing.health import last_round
 from hms_celery.healing.heartbeats import redis_client
+from hms_celery.runtime.skills import get_skill
 from hms_celery.settings import Settings, get_settings
 from hms_celery.store.db import safe_url
 

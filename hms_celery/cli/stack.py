@@ -34,12 +34,12 @@ from typing import IO
 import redis
 
 from hms_celery.agents.host import AgentHost
-from hms_celery.agents.skills import PROVE_Z3
 from hms_celery.app import app, reconfigure
 from hms_celery.cli.stack_lock import StackLock, StackRunningError, describe, pid_alive
 from hms_celery.errors import InfrastructureError
 from hms_celery.flower import flower_arguments, flower_config
 from hms_celery.healing import stack_claim
+from hms_celery.runtime.skills import PROVE_Z3
 from hms_celery.settings import Settings, get_settings
 from hms_celery.store.db import safe_url
 from hms_celery.store.migrate import upgrade
@@ -337,7 +337,7 @@ def _read_json(path: Path) -> dict[str, object]:
 
 def _prover_skills() -> tuple[str, ...]:
     """``prove.z3`` first, then every other skill that runs a prover backend (``prove.cvc5``)."""
-    from hms_celery.agents.skills import SKILLS
+    from hms_celery.runtime.skills import SKILLS
 
     others = sorted(s.id for s in SKILLS.values() if s.proof_backend and s.id != PROVE_Z3.id)
     return (PROVE_Z3.id, *others)

@@ -8,12 +8,12 @@ from typing import Any
 
 from hms_celery.agents import registry
 from hms_celery.agents.host import new_agent_id, send_host_command
-from hms_celery.agents.skills import SKILLS
 from hms_celery.app import app
 from hms_celery.client.actor import ACTOR
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.policy import rules
 from hms_celery.policy.engine import ActionRequest, require
+from hms_celery.runtime.skills import SKILLS
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
 from hms_celery.store.db import session_scope

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from hms_celery.agents.race.tasks import submit_race
-from hms_celery.agents.skills import PROOF_QUEUES
 from hms_celery.client.actor import ACTOR
 from hms_celery.errors import InfrastructureError, InputError
 from hms_celery.healing import breakers, stack_claim
 from hms_celery.healing.heartbeats import redis_client
 from hms_celery.runtime import publish
+from hms_celery.runtime.skills import PROOF_QUEUES
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
 from hms_celery.store.db import check_database, safe_url

@@ -8,10 +8,10 @@ from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 
-from hms_celery.agents.skills import get_skill
 from hms_celery.app import app
 from hms_celery.errors import InputError
 from hms_celery.runtime import publish
+from hms_celery.runtime.skills import get_skill
 
 
 def run_skill(skill_id: str, payload: dict[str, Any]) -> str:

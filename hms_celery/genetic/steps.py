@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hms_celery.agents.skills import PROOF_QUEUES
 from hms_celery.genetic import engine
 from hms_celery.runtime import publish
 from hms_celery.runtime.publish import Publication
+from hms_celery.runtime.skills import PROOF_QUEUES
 from hms_celery.store.ga import FITNESS_KIND, GENERATION_KIND, SCORE_KIND, run_label
 from hms_celery.store.models import GARunStatus, GenerationStatus, PromotionState, TaskStatus
 from hms_celery.store.records import GARunRecord, GenerationRecord

@@ -254,7 +254,7 @@ class HeartbeatMonitorStep(bootsteps.StartStopStep):
         self.monitor: HeartbeatMonitor | None = None
 
     def start(self, worker: Any) -> None:
-        from hms_celery.agents.skills import get_skill
+        from hms_celery.runtime.skills import get_skill
 
         if get_skill("supervisor").queue not in worker.app.amqp.queues.consume_from:
             return

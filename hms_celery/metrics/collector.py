@@ -33,11 +33,11 @@ from sqlalchemy.engine import Connection as SQLConnection
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from hms_celery.agents.skills import load_skills
 from hms_celery.healing.heartbeats import redis_client
 from hms_celery.healing.supervisor import POLICY_KEY
 from hms_celery.metrics.sweeps import SWEEP_BUCKETS, read_sweeps
 from hms_celery.policy import ActionKind, AgentState, BreakerState
+from hms_celery.runtime.skills import load_skills
 from hms_celery.settings import get_settings, is_redis_url
 from hms_celery.store.db import safe_url
 from hms_celery.store.models import (

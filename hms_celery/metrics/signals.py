@@ -23,9 +23,9 @@ from typing import Any
 from celery import signals
 
 from hms_celery.agents.lifecycle import consumed_queues
-from hms_celery.agents.skills import get_skill
 from hms_celery.errors import HMSError
 from hms_celery.metrics.server import Endpoint, MetricsServer, serve
+from hms_celery.runtime.skills import get_skill
 from hms_celery.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from hms_celery.store.audit import audit
 from hms_celery.store.db import connection_scope, session_scope, statement_scope
 from hms_celery.store.models import Task, TaskStatus, utcnow
+from hms_celery.store.race_view import race_view
 from hms_celery.store.records import AttemptView, TaskStatusView, iso
 
 # Declarative `__table__` is typed as FromClause; for this model it is a Table.
@@ -149,8 +150,6 @@ def _status_json(task: Task) -> TaskStatusView:
     ]
     race = None
     if isinstance(task.payload, dict) and task.payload.get("race"):  # backend="race"
-        from hms_celery.agents.race.view import race_view
-
         race = race_view(task.payload["race"], attempts, result.stats if result else None)
     view: TaskStatusView = {
         "task_id": task.id,

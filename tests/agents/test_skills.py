@@ -16,10 +16,12 @@ import pytest
 from kombu.common import Broadcast
 
 from hms_celery import client
-from hms_celery.agents import skills
 from hms_celery.agents.builtin.health import HealthSkill
 from hms_celery.agents.builtin.prove_z3 import ProveZ3Skill
-from hms_celery.agents.skills import (
+from hms_celery.app import app
+from hms_celery.errors import InputError
+from hms_celery.runtime import skills
+from hms_celery.runtime.skills import (
     ENTRY_POINT_GROUP,
     Skill,
     SkillError,
@@ -31,8 +33,6 @@ from hms_celery.agents.skills import (
     task_queues,
     task_routes,
 )
-from hms_celery.app import app
-from hms_celery.errors import InputError
 from tests.support import REPO, WorkerProcess, wait_until
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "hms_echo_skill"

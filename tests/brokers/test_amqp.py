@@ -17,10 +17,10 @@ import redis
 from kombu import Connection, Exchange, Producer, Queue
 
 from hms_celery import client
-from hms_celery.agents.skills import load_skills, reload_skills
 from hms_celery.healing import stack_claim
 from hms_celery.healing.heartbeats import redis_client
 from hms_celery.metrics.collector import HMSCollector
+from hms_celery.runtime.skills import load_skills, reload_skills
 from hms_celery.settings import load_settings
 from hms_celery.store import repository
 from tests.support import (

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from hms_celery.agents.skills import load_skills
 from hms_celery.app import configure
 from hms_celery.errors import SettingsError
 from hms_celery.healing import stack_claim
+from hms_celery.runtime.skills import load_skills
 from hms_celery.settings import broker_identity, load_settings
 from tests.support import REPO
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hms_celery.agents import registry
-from hms_celery.agents.local import LocalStack
+from hms_celery.client.local_stack import LocalStack
 from hms_celery.store import approvals as approval_store
 from hms_celery.store import repository
 from tests.healing.test_policy_coverage import assert_every_action_decided, last_audit_id

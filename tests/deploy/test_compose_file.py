@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hms_celery.agents.skills import SKILLS, get_skill
+from hms_celery.runtime.skills import SKILLS, get_skill
 from tests.deploy import compose
 
 SECRETS = {

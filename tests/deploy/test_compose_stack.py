@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hms_celery import client
 from hms_celery.agents import registry
-from hms_celery.agents.skills import get_skill
+from hms_celery.runtime.skills import get_skill
 from hms_celery.store import repository
 from tests.deploy import compose
 from tests.support import (

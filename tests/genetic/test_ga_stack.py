@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hms_celery import client
-from hms_celery.agents.local import LocalStack
+from hms_celery.client.local_stack import LocalStack
 from hms_celery.genetic import families
 from hms_celery.store import ga as ga_store
 from hms_celery.store import repository

@@ -17,7 +17,7 @@ import pytest
 
 from hms_celery import client
 from hms_celery.agents import registry
-from hms_celery.agents.local import LocalStack
+from hms_celery.client.local_stack import LocalStack
 from hms_celery.store import repository
 from tests.support import (
     BOUNDED_ONLY,

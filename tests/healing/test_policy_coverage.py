@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hms_celery import client
-from hms_celery.agents.local import LocalStack
+from hms_celery.client.local_stack import LocalStack
 from hms_celery.healing import breakers
 from hms_celery.policy.engine import ACTION_EVENTS, ACTION_PREFIXES, DECISION_EVENT
 from hms_celery.store.db import connection_scope

@@ -25,7 +25,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from hms_celery.agents import registry
-from hms_celery.agents.local import LocalStack
+from hms_celery.client.local_stack import LocalStack
 from hms_celery.healing.stack_claim import CLAIM_KEY
 from hms_celery.settings import broker_identity
 from hms_celery.store.db import safe_url

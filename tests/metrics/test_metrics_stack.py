@@ -19,9 +19,9 @@ import pytest
 
 from hms_celery import client
 from hms_celery.agents import registry
-from hms_celery.agents.skills import load_skills
 from hms_celery.cli.stack import EmbeddedStack
 from hms_celery.healing import breakers
+from hms_celery.runtime.skills import load_skills
 from hms_celery.settings import get_settings
 from hms_celery.store import repository
 from tests.metrics.support import Samples, private_database, scrape, value

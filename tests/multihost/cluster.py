@@ -3,7 +3,7 @@
 * the root namespace: a private ``redis-server`` on the bridge address (the broker), a TCP
   forwarder from the bridge address to the shared PostgreSQL (a scratch database
   ``hms_multihost_*``, created and dropped here), and — in this process — an agent host
-  with the supervisor agent, plus Celery beat (:class:`~hms_celery.agents.local.LocalStack`);
+  with the supervisor agent, plus Celery beat (:class:`~hms_celery.client.local_stack.LocalStack`);
 * each host namespace: an agent host (:mod:`tests.multihost.agent_host`) with its prover
   agents, started with only the HMS settings given here (nothing of the parent's ``HMS_*``).
 
@@ -148,7 +148,7 @@ class Cluster:
         os.environ.update({**self.env, "HMS_DATA_DIR": str(root_dir)})
         reconfigure()
 
-        from hms_celery.agents.local import LocalStack
+        from hms_celery.client.local_stack import LocalStack
 
         self._local = LocalStack({**self.env, "HMS_DATA_DIR": str(root_dir)}, root_dir)
         self._exit.callback(self._local.close)

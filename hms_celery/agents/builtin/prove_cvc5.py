@@ -12,7 +12,7 @@ class ProveCvc5Skill(ProveZ3Skill):
 
     Its agents consume queue ``prove.cvc5`` and run the shared task ``hms.prove``
     (:mod:`hms_celery.agents.prover`, generic over backends): the client publishes a
-    ``backend="cvc5"`` request there (:data:`~hms_celery.agents.skills.PROOF_QUEUES`).  The
+    ``backend="cvc5"`` request there (:data:`~hms_celery.runtime.skills.PROOF_QUEUES`).  The
     task name stays routed to ``prove.z3`` (a task belongs to one skill), so the queue is
     always named explicitly when publishing.  ``hms.skill.prove.cvc5`` runs :meth:`execute`.
     """

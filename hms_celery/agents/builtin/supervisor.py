@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hms_celery.agents.skills import Skill
+from hms_celery.runtime.skills import Skill
 
 
 class SupervisorSkill(Skill):

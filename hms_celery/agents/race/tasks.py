@@ -57,7 +57,7 @@ def submit_race(request: ProofRequest, family: str | None, *, actor: str) -> str
     """Record the raced task ``request`` (``backend="race"``) and publish its legs as a
     Celery group; returns the task id.  Raises :class:`InputError` when no leg can run and
     :class:`InfrastructureError` when the broker refuses the legs (the task is REJECTED)."""
-    from hms_celery.agents.skills import PROOF_QUEUES
+    from hms_celery.runtime.skills import PROOF_QUEUES
 
     legs, skipped = plan_legs(
         strategy=request.strategy,

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hms_celery import client
 from hms_celery.agents.host import AgentHost
+from hms_celery.client.agents import wait_for_agent
 
 
 class LocalStack:
@@ -42,7 +42,7 @@ class LocalStack:
         """Start an agent (one pool process unless ``concurrency`` says otherwise) and wait
         until it is READY; returns its id."""
         agent_id = self.host.spawn(skills, {"concurrency": 1, **config})
-        client.wait_for_agent(agent_id, timeout=timeout)
+        wait_for_agent(agent_id, timeout=timeout)
         return agent_id
 
     def pid(self, agent_id: str) -> int:
