@@ -35,6 +35,7 @@ def publish_error(exc: BaseException) -> str:
 
 TASK_MODULES = [
     "hms_celery.agents.prover",
+    "hms_celery.agents.prove_batch",  # hms.prove_batch: several recorded proofs in one message
     "hms_celery.agents.lifecycle",
     "hms_celery.healing.health",
     "hms_celery.healing.supervisor",

@@ -109,6 +109,16 @@ class Settings(BaseSettings):
 
     # --- workers -------------------------------------------------------------------------
     worker_concurrency: int = Field(default=2, ge=1, le=64, description="Processes per worker.")
+    prove_batch: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description=(
+            "Proofs per message when the client submits many at once (hms check): one "
+            "hms.prove_batch opens their attempts, runs them and commits their results "
+            "together; 1 publishes every proof alone."
+        ),
+    )
     time_limit_margin: float = Field(
         default=15.0, gt=0, description="Soft time limit = prover timeout + this; hard = + 2x."
     )

@@ -42,31 +42,48 @@ def prove_task(self: ProveTask, **payload: Any) -> dict[str, Any]:
     attempt = start.number
     if start.task_final:  # a redelivered or requeued copy of a finished task: nothing to do
         return {"task_id": task_id, "verdict": None, "committed": False, "attempt": attempt}
+    request, outcome = prove_payload(payload, start.family)
+    if request is not None:
+        internal = outcome.verdict is Verdict.ERROR and outcome.reason.startswith("internal")
+        _report(agent, request.backend, ok=not internal)
+    theorem_id = request.theorem_id if request is not None else None
+    return _commit(task_id, attempt, agent, theorem_id, outcome)
+
+
+def prove_payload(
+    payload: dict[str, Any], family: str | None, *, soft_limit: bool = True
+) -> tuple[ProofRequest | None, ProofOutcome]:
+    """Decide one proof task's ``payload`` (a :class:`ProofRequest`) in this process's prover
+    child, with the settings' limits and the strategy promoted for ``family``; the request
+    (None when the payload is not a valid one: the outcome is then its ERROR).
+
+    The task's soft time limit running out is a TIMEOUT outcome, or (``soft_limit=False``: a
+    batch, whose limit is not this proof's) :class:`SoftTimeLimitExceeded` raised."""
     settings = get_settings()
     try:
         request = ProofRequest.build(**payload)
     except InputError as exc:  # published around the client's validation: record, don't crash
-        return _commit(task_id, attempt, agent, None, ProofOutcome(Verdict.ERROR, reason=str(exc)))
+        return None, ProofOutcome(Verdict.ERROR, reason=str(exc))
     try:  # in the prover child process (HMS_PROVER_SANDBOX): killed if it overruns
         outcome = run_request(
             request,
             timeout=settings.prover_timeout,
             max_size=settings.bounded_max_size,
             rlimit=settings.prover_rlimit,
-            strategy=_family_strategy(start.family) or settings.default_strategy,
+            strategy=_family_strategy(family) or settings.default_strategy,
             # GA fitness evaluations score Z3 strategies: no second solver; HMS_CONFIRM_PROVED
             # decides for every other proof (resolved here, not in a reused prover child).
-            confirm=False if (start.family or "").startswith("ga:") else settings.confirm_proved,
+            confirm=False if (family or "").startswith("ga:") else settings.confirm_proved,
         )
     except SoftTimeLimitExceeded:
+        if not soft_limit:
+            raise
         outcome = ProofOutcome(
             Verdict.TIMEOUT,
             reason="the task's soft time limit ran out before the prover answered",
             backend=request.backend,
         )
-    internal = outcome.verdict is Verdict.ERROR and outcome.reason.startswith("internal")
-    _report(agent, request.backend, ok=not internal)
-    return _commit(task_id, attempt, agent, request.theorem_id, outcome)
+    return request, outcome
 
 
 def _family_strategy(family: str | None) -> dict[str, Any] | None:
@@ -81,9 +98,16 @@ def _family_strategy(family: str | None) -> dict[str, Any] | None:
 
 
 def _report(agent: str, backend: str, *, ok: bool) -> None:
-    """Feed the circuit breakers; losing one report must never fail the task."""
+    report_outcomes(agent, [(backend, ok)])
+
+
+def report_outcomes(agent: str, outcomes_: list[tuple[str, bool]]) -> None:
+    """Feed the circuit breakers ``(backend, ok)`` outcomes of ``agent``'s tasks, in one round
+    trip; losing the reports must never fail a task."""
+    if not outcomes_:
+        return
     try:
-        outcomes.report_outcome(redis_client(), agent, backend, ok)
+        outcomes.report_outcomes(redis_client(), agent, outcomes_)
     except Exception as exc:
         log.warning("could not report the outcome to the breakers: %s", exc)
 

@@ -23,11 +23,19 @@ MAX_PENDING = 10_000
 
 def report_outcome(client: redis.Redis, agent_id: str, backend: str, ok: bool) -> None:
     """Record one task outcome for the agent's and the backend's breakers (one round trip)."""
+    report_outcomes(client, agent_id, [(backend, ok)])
+
+
+def report_outcomes(client: redis.Redis, agent_id: str, outcomes: list[tuple[str, bool]]) -> None:
+    """Record ``(backend, ok)`` task outcomes of one agent (one round trip for all)."""
     at = time.time()
     events = [
         json.dumps({"key": k, "ok": ok, "at": at})
+        for backend, ok in outcomes
         for k in (agent_key(agent_id), backend_key(backend))
     ]
+    if not events:
+        return
     pipe = client.pipeline(transaction=False)
     pipe.rpush(EVENTS_KEY, *events)
     pipe.ltrim(EVENTS_KEY, -MAX_PENDING, -1)  # bounded while no supervisor drains it

@@ -10,6 +10,7 @@ here.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ from hms_celery.store import repository
 from hms_celery.store.db import safe_url
 
 PROVE_TASK = "hms.prove"
+PROVE_BATCH_TASK = "hms.prove_batch"
+
+#: A batch is only made when each pool process that may share the work still gets one: a
+#: submission of n proofs goes out in batches of ``n // BATCH_SPREAD`` at most.
+BATCH_SPREAD = 8
 
 #: The Celery task that runs a stored task of each kind (``tasks.kind``), for a requeue from
 #: the store; packages add their own kinds (:func:`register_kind`).
@@ -165,11 +171,61 @@ def submit(subs: Sequence[Submission], *, actor: str) -> list[str]:
         for s in subs[published:]:
             repository.mark_rejected(s.task_id, f"broker unreachable: {why}", actor)
 
+    pubs = batched(subs, get_settings().prove_batch)
     with broker_errors(reject_rest), app.producer_or_acquire() as producer:
-        for s in subs:
-            pub = s.publication
+        for pub, count in pubs:
             app.send_task(
                 pub.name, kwargs=pub.kwargs, task_id=pub.task_id, producer=producer, **pub.options()
             )
-            published += 1
+            published += count
     return [s.task_id for s in subs]
+
+
+def batched(subs: Sequence[Submission], size: int) -> list[tuple[Publication, int]]:
+    """The publications of ``subs``, in order, with how many tasks each carries: runs of
+    plain proof tasks to one queue go out as ``hms.prove_batch`` messages of up to ``size``
+    members (at most ``len(subs) // BATCH_SPREAD``, so that small submissions still spread
+    over the pool); every other task, and a proof left alone, as it is."""
+    size = min(size, len(subs) // BATCH_SPREAD)
+    out: list[tuple[Publication, int]] = []
+    run: list[Publication] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            out.append((run[0], 1))
+        elif run:
+            out.append((_batch(run), len(run)))
+        run.clear()
+
+    for s in subs:
+        pub = s.publication
+        batchable = size >= 2 and s.kind == "proof" and pub.name == PROVE_TASK and pub.limits
+        if not batchable or (run and _batch_key(run[0]) != _batch_key(pub)):
+            flush()
+        if not batchable:
+            out.append((pub, 1))
+            continue
+        run.append(pub)
+        if len(run) == size:
+            flush()
+    flush()
+    return out
+
+
+def _batch_key(pub: Publication) -> tuple[Any, ...]:
+    return (pub.queue, pub.ignore_result)
+
+
+def _batch(pubs: list[Publication]) -> Publication:
+    """One ``hms.prove_batch`` for ``pubs`` (same queue): its time limits are the members'
+    added up, so no member has less time than it would have alone."""
+    settings = get_settings()
+    budget = sum(settings.time_limits(p.timeout).soft for p in pubs)
+    return Publication(
+        PROVE_BATCH_TASK,
+        f"batch-{uuid.uuid4()}",
+        pubs[0].queue,
+        {"members": [{"task_id": p.task_id, "payload": p.kwargs} for p in pubs]},
+        timeout=budget - settings.time_limit_margin,
+        ignore_result=True,
+    )

@@ -91,7 +91,8 @@ class _Watchdog:
             token = next(self._ids)
             self._live[token] = function
             heapq.heappush(self._heap, (time.monotonic() + delay_s, token))
-            self._cond.notify()
+            if self._heap[0][1] == token:  # the thread sleeps until an earlier deadline else
+                self._cond.notify()
             return token
 
     def cancel(self, token: int) -> None:

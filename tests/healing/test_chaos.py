@@ -191,3 +191,42 @@ def test_wedged_pool_is_degraded_then_restarted(stack: LocalStack) -> None:
     assert set(stats[agent]["pool"]["processes"]).isdisjoint(old_children)
     task_id = client.submit_proof_task("after", "∀ x : ℝ, x * x ≥ 0")
     assert client.wait_for_result(task_id, timeout=60)["agent"] == agent
+
+
+def test_sigkill_mid_batch_recovers_every_member_once(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed inside an ``hms.prove_batch`` leaves every member's attempt open (all
+    were opened before the first proof): each member is run again and committed once."""
+    from hms_celery.runtime import publish
+    from hms_celery.verification.request import ProofRequest
+
+    first = stack.spawn(["prove.z3"])
+    second = stack.spawn(["prove.z3"])
+    monkeypatch.setattr(publish, "BATCH_SPREAD", 1)  # 4 tasks: one message of 4
+    requests = [
+        (
+            ProofRequest.build(theorem_id=f"slow-{i}", statement=SLOW, max_size=200, timeout=120),
+            None,
+        )
+        for i in range(4)
+    ]
+    ids = client.submit_many(requests)
+    attempts = wait_until(
+        lambda: [a for t in ids if (a := running_attempt(t))] or None, 30, "the batch to start"
+    )
+    victim = attempts[0]["agent"]
+    assert victim in (first, second)
+    assert len(attempts) == 4 and {a["agent"] for a in attempts} == {victim}  # one message
+    os.killpg(stack.pid(victim), signal.SIGKILL)
+
+    statuses = client.wait_for_results(ids, timeout=240)
+    for task_id in ids:
+        status = statuses[task_id]
+        assert status["state"] == "DONE" and status["verdict"] == "BOUNDED", status
+        assert repository.count_results(task_id) == 1
+        outcomes = [(a["agent"], a["outcome"]) for a in status["attempts"]]
+        assert outcomes[0] == (victim, "LOST"), outcomes
+        assert [o for _, o in outcomes].count("BOUNDED") == 1
+        assert status["agent"] != victim
+    assert registry.get_agent(victim)["state"] == "FAILED"

@@ -19,7 +19,7 @@ class ProveZ3Skill(Skill):
     name = "Z3 prover"
     description = "Prove or refute statements with the Z3 SMT solver"
     queue = "prove.z3"
-    task_names: ClassVar[tuple[str, ...]] = ("hms.prove",)
+    task_names: ClassVar[tuple[str, ...]] = ("hms.prove", "hms.prove_batch")
     proof_backend = "z3"
 
     def can_handle(self, payload: dict[str, Any]) -> bool:
