@@ -21,12 +21,14 @@ store is one database for the whole run (migrated once).
 
 Per round: *idle* latency (``--idle`` tasks one at a time, each waited for; 0 skips it) and a
 *burst* of ``--tasks`` tasks submitted at once (bare: one ``apply_async`` each; HMS: one
-``client.submit_many`` batch, as ``hms check`` submits a catalogue).  Scheduling latency =
-task start − submit (one machine, one wall clock).  Throughput = tasks / (the last task's
-finish − the first submit), from the tasks' own timestamps — the no-op's return (bare) and
-the store's ``finished_at`` (HMS) — so the client's polling interval does not enter it; the
-client-observed figure (submit to the client having every result) is reported too.  The
-report gives, per system, the min and median over the rounds and the ratio of the medians
+``client.submit_many`` call, as ``hms check`` submits a catalogue, which records them in one
+transaction and publishes ``hms.prove_batch`` messages of up to ``HMS_PROVE_BATCH``).
+Scheduling latency = task start − submit (one machine, one wall clock): for HMS, the first
+attempt's start (a batch opens its members' attempts together) − the task's record time.
+Throughput = tasks / (the last task's finish − the first submit), from the tasks' own
+timestamps — the no-op's return (bare) and the store's ``finished_at`` (HMS) — so the
+client's polling interval does not enter it; the client-observed figure (submit to the
+client having every result) is reported too.  The report gives, per system, the min and median over the rounds and the ratio of the medians
 (HMS/bare), plus a Markdown table to paste into ``docs/benchmarks.md``.
 """
 

@@ -31,6 +31,11 @@ PROVE_BATCH_TASK = "hms.prove_batch"
 #: submission of n proofs goes out in batches of ``n // BATCH_SPREAD`` at most.
 BATCH_SPREAD = 8
 
+#: A batch's hard time limit (its members' soft limits added up, plus a margin) stays under
+#: this: below RabbitMQ's default ``consumer_timeout`` (30 min) and Redis' visibility timeout
+#: (60 min), so that a long batch is not redelivered while it still runs (docs/brokers.md).
+MAX_BATCH_LIMIT_S = 1500.0
+
 #: The Celery task that runs a stored task of each kind (``tasks.kind``), for a requeue from
 #: the store; packages add their own kinds (:func:`register_kind`).
 _TASK_OF_KIND: dict[str, str] = {"proof": PROVE_TASK, "fitness": PROVE_TASK}
@@ -197,17 +202,24 @@ def batched(subs: Sequence[Submission], size: int) -> list[tuple[Publication, in
             out.append((_batch(run), len(run)))
         run.clear()
 
+    settings = get_settings()
+    budget = 0.0  # the run's soft limits added up
     for s in subs:
         pub = s.publication
         batchable = size >= 2 and s.kind == "proof" and pub.name == PROVE_TASK and pub.limits
-        if not batchable or (run and _batch_key(run[0]) != _batch_key(pub)):
+        soft = settings.time_limits(pub.timeout).soft
+        too_long = budget + soft + settings.time_limit_margin > MAX_BATCH_LIMIT_S
+        if not batchable or (run and (_batch_key(run[0]) != _batch_key(pub) or too_long)):
             flush()
+            budget = 0.0
         if not batchable:
             out.append((pub, 1))
             continue
         run.append(pub)
+        budget += soft
         if len(run) == size:
             flush()
+            budget = 0.0
     flush()
     return out
 

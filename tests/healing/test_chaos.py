@@ -212,12 +212,16 @@ def test_sigkill_mid_batch_recovers_every_member_once(
         for i in range(4)
     ]
     ids = client.submit_many(requests)
-    attempts = wait_until(
-        lambda: [a for t in ids if (a := running_attempt(t))] or None, 30, "the batch to start"
-    )
+
+    def all_open() -> list[dict] | None:  # the four are read one by one, not in one snapshot
+        found = [a for t in ids if (a := running_attempt(t))]
+        return found if len(found) == len(ids) else None
+
+    attempts = wait_until(all_open, 30, "the batch to start")
     victim = attempts[0]["agent"]
     assert victim in (first, second)
-    assert len(attempts) == 4 and {a["agent"] for a in attempts} == {victim}  # one message
+    assert {a["agent"] for a in attempts} == {victim}  # one message took all four
+    assert len({a["started_at"] for a in attempts}) == 1  # opened in one transaction
     os.killpg(stack.pid(victim), signal.SIGKILL)
 
     statuses = client.wait_for_results(ids, timeout=240)

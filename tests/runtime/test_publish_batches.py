@@ -74,3 +74,15 @@ def test_a_batch_has_the_time_of_all_its_members() -> None:
     assert soft == sum(members)  # no member has less time than alone
     assert hard == soft + settings.time_limit_margin
     assert first.options()["ignore_result"] is True
+
+
+def test_a_batch_stays_within_the_brokers_redelivery_limits() -> None:
+    from hms_celery.runtime.publish import MAX_BATCH_LIMIT_S
+
+    settings = get_settings()
+    subs = [_proof(i, timeout=300.0) for i in range(64)]  # 315 s soft limit each
+    out = batched(subs, 16)
+    for pub, count in out:
+        assert settings.time_limits(pub.timeout).hard <= MAX_BATCH_LIMIT_S
+        assert count == 4 if pub.name == PROVE_BATCH_TASK else count == 1
+    assert sum(count for _, count in out) == 64
