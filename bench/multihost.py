@@ -13,7 +13,8 @@ and in each namespace an agent host with one prover agent (``--concurrency`` poo
 and prints, in seconds from the strike: the victim's agents FAILED, its in-flight tasks
 re-published, re-run on another host and committed (by whom), tasks lost and committed twice,
 and for the cut what the stale agents did once the link was back (heartbeats, state changes
-after FAILED, commits won or refused, their replacement on the same host).
+after FAILED, commits won or refused, the expired respawn their host skipped), and where and
+when the victim's agents were replaced (the respawn moved to another host after its deadline).
 
     sudo .venv/bin/python bench/multihost.py [--rounds 1] [--scenarios kill,cut]
         [--tasks 3] [--max-size 100] [--cut-s 30] [--concurrency 2] [--json out.json]
@@ -70,10 +71,17 @@ def _summary(fig: dict[str, Any]) -> dict[str, Any]:
         "respawns": sum(a["respawns"] for a in stale),
         "stale_refused": len(fig["rejected_commits"]),
         "all_refused": len(fig["refused_commits"]),
-        "replacement_ready_s": min(
-            (at for _, state, at in fig["replacements"] if state == "READY" and at is not None),
+        "respawn_expires_s": max(
+            (a["respawn_expires_s"] for a in stale if a["respawn_expires_s"] is not None),
             default=None,
         ),
+        "moved_s": max((at for a in stale for _, _, at in a["moved"]), default=None),
+        "replacement_ready_s": max(
+            (r["ready_s"] for r in fig["replacements"] if r["ready_s"] is not None),
+            default=None,
+        ),
+        "replaced_on": ",".join(sorted({str(r["host"]) for r in fig["replacements"]})) or None,
+        "skipped_s": max((at for a in stale for _, at, _ in a["respawn_skipped"]), default=None),
         "stale_alive_at_end": sum(1 for a in stale if a["process_alive_at_end"]),
     }
 

@@ -4,7 +4,9 @@
 ``hms.host.<id>`` — the client's :func:`~hms_celery.client.spawn_agent` and the supervisor's
 recovery actions send them there — and watches its children: a worker that exits without
 being asked to is marked FAILED at once (with its exit code) and a supervisor sweep is
-requested, so recovery does not wait for the heartbeat timeout.
+requested, so recovery does not wait for the heartbeat timeout.  A respawn command past its
+``expires_at`` only kills the old worker: the supervisor has moved that respawn to another host
+by then (:mod:`hms_celery.healing.respawns`).
 
 Every spawn, stop and kill passes the policy engine first (:mod:`hms_celery.policy.engine`)
 unless whoever asked for it already did (a command marked ``"authorized": true`` by the
@@ -318,6 +320,32 @@ class AgentHost:
             skills, config, agent_id=new_id, lineage=lineage, authorized=True, respawn_of=agent_id
         )
 
+    def skip_respawn(self, command: dict[str, Any], *, authorized: bool = False) -> None:
+        """Carry out only the stop half of a respawn command that expired (``expires_at``).
+
+        The supervisor moved that respawn to another host when this one did not register the
+        new agent in time (a cut link, a stalled host), so starting it here would double the
+        lineage.  The old agent is FAILED and its replacement runs elsewhere: its worker, if
+        it still runs here, is killed so that it stops taking and committing work."""
+        agent_id = command["agent_id"]
+        stopped = agent_id in self.children and self.kill(agent_id, authorized=authorized)
+        late = time.time() - float(command["expires_at"])
+        log.warning(
+            "respawn of %s expired %.1f s ago: not starting %s%s",
+            agent_id,
+            late,
+            command.get("new_agent_id"),
+            ", killed the stale worker" if stopped else "",
+        )
+        self._audit(
+            "agent.respawn_skipped",
+            agent_id,
+            new_agent=command.get("new_agent_id"),
+            expired_s=round(late, 2),
+            stale_worker_killed=stopped,
+            reason="expired: the supervisor has moved this respawn to another host or alerted",
+        )
+
     def handle(self, command: dict[str, Any]) -> None:
         """Carry out one command from the queue (``authorized``: its sender's policy check
         allowed it; otherwise this host asks the policy)."""
@@ -334,6 +362,8 @@ class AgentHost:
             self.stop(command["agent_id"], wait=False, authorized=ok)
         elif op == "kill":
             self.kill(command["agent_id"], authorized=ok)
+        elif op == "respawn" and _expired(command, time.time()):
+            self.skip_respawn(command, authorized=ok)
         elif op == "respawn":
             self.respawn(
                 command["agent_id"],
@@ -441,6 +471,12 @@ class AgentHost:
             publish.publish(sweep)
         except Exception as exc:
             log.error("could not report the exit of %s: %s", child.agent_id, exc)
+
+
+def _expired(command: dict[str, Any], now: float) -> bool:
+    """Whether the command's ``expires_at`` (epoch seconds; none: never) has passed."""
+    expires = command.get("expires_at")
+    return expires is not None and now > float(expires)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -267,6 +267,31 @@ def get_agent(agent_id: str) -> dict[str, Any] | None:
         return _agent_json(agent) if agent else None
 
 
+def registered(agent_ids: list[str]) -> set[str]:
+    """Which of ``agent_ids`` are registered, in any state (a host registers a new agent
+    before it starts the worker)."""
+    if not agent_ids:
+        return set()
+    with connection_scope() as conn:
+        query = select(_AGENTS.c.id).where(_AGENTS.c.id.in_(agent_ids))
+        return {row.id for row in conn.execute(query)}
+
+
+def alive_agent_skills(stack: str | None = None) -> dict[str, list[list[str]]]:
+    """The skills of each agent whose heartbeats arrive (READY, BUSY, DEGRADED), by host id."""
+    a = _AGENTS.c
+    query = select(a.host_id, a.skills).where(
+        a.state.in_((READY, BUSY, DEGRADED)), a.host_id.is_not(None)
+    )
+    if stack is not None:
+        query = query.where(a.stack == stack)
+    found: dict[str, list[list[str]]] = {}
+    with connection_scope() as conn:
+        for row in conn.execute(query):
+            found.setdefault(row.host_id, []).append(list(row.skills or ()))
+    return found
+
+
 def transitions(agent_id: str) -> list[dict[str, Any]]:
     """The agent's state history, oldest first."""
     with session_scope() as session:

@@ -56,6 +56,15 @@ class ControlPlane(Protocol):
         """A fresh agent id for a respawn on the machine ``hostname`` (default: this one)."""
         ...
 
+    def registered(self, agent_ids: list[str]) -> set[str]:
+        """Which of ``agent_ids`` are registered (a host carried their spawn out)."""
+        ...
+
+    def live_hosts(self) -> list[dict[str, Any]]:
+        """The agent hosts seen recently, most recent first, each with ``agent_skills``: the
+        skill lists of its agents that are alive."""
+        ...
+
 
 @dataclass
 class StubControlPlane:
@@ -64,14 +73,22 @@ class StubControlPlane:
     ``states`` are the agents' stored states (``mark`` follows the registry's rules: an ended
     agent stays ended, FAILED only becomes TERMINATED); ``in_flight`` the open attempts (task
     ids) per agent, which ``requeue`` moves to ``requeued``; ``hosts`` the registered agent
-    hosts; ``outcomes`` the policy's answer per action kind (default ALLOW).
+    hosts; ``live`` the ids of those that are live, most recent first (default: all of them);
+    ``agent_skills`` the skills of the alive agents per host; ``known`` the agent ids that
+    registered (test code adds a respawn's new id to say its host carried it out);
+    ``outcomes`` the policy's answer per action kind (default ALLOW).  ``commands`` keeps the
+    respawn commands sent, in order.
     """
 
     states: dict[str, str] = field(default_factory=dict)
     in_flight: dict[str, list[str]] = field(default_factory=dict)
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live: list[str] | None = None
+    agent_skills: dict[str, list[list[str]]] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
+    commands: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     _ids: int = 0
 
@@ -97,6 +114,7 @@ class StubControlPlane:
 
     def respawn(self, host_id: str, command: dict[str, Any]) -> None:
         self.calls.append(("respawn", host_id, command["agent_id"], command["new_agent_id"]))
+        self.commands.append((host_id, dict(command)))
 
     def alert(self, agent_id: str, reason: str) -> None:
         self.calls.append(("alert", agent_id, reason))
@@ -115,7 +133,15 @@ class StubControlPlane:
 
     def new_agent_id(self, skills: list[str], hostname: str | None = None) -> str:
         self._ids += 1
-        return f"respawn-{self._ids}@stub"  # the host name is the real plane's business
+        return f"respawn-{self._ids}@{hostname or 'stub'}"
+
+    def registered(self, agent_ids: list[str]) -> set[str]:
+        self.calls.append(("registered", tuple(agent_ids)))
+        return self.known.intersection(agent_ids)
+
+    def live_hosts(self) -> list[dict[str, Any]]:
+        ids = list(self.hosts) if self.live is None else self.live
+        return [{**self.hosts[h], "agent_skills": self.agent_skills.get(h, [])} for h in ids]
 
     def working(self) -> dict[str, int]:
         """Open attempts per agent, as the store would count them."""

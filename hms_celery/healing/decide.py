@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hms_celery.healing.heartbeats import OFFLINE
+from hms_celery.healing.respawns import RespawnLedger
 from hms_celery.policy import (
     ActionKind,
     AgentObservation,
@@ -36,6 +37,7 @@ class SweepMemory:
     pending: dict[str, RecoveryAction] = field(default_factory=dict)  # decided, not yet due
     handled: set[str] = field(default_factory=set)  # agents whose recovery was carried out
     breakers: BreakerBoard = field(default_factory=BreakerBoard)
+    respawns: RespawnLedger = field(default_factory=RespawnLedger)  # sent, not yet seen done
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ sweep runs at a time, even with two beat processes.  Each sweep is three steps:
   unacknowledged message itself and nothing is re-published); the result commit is
   idempotent, so a zombie finishing late changes nothing; RESTART = a remote-control
   command that replaces the live worker's pool processes, RESPAWN = a command to the agent's
-  host, ALERT = an audit event and a log line.
+  host (moved once to another live host if the new agent is not registered in time:
+  :mod:`hms_celery.healing.respawns`), ALERT = an audit event and a log line.
 
 Then it feeds the circuit breakers, carries out the actions people approved (``hms approvals
 approve``), drops the pending approvals whose ``HMS_APPROVAL_TTL`` has passed, stores the
@@ -59,6 +60,7 @@ from hms_celery.healing.decide import (
 )
 from hms_celery.healing.heartbeats import redis_client
 from hms_celery.healing.observe import observe
+from hms_celery.healing.respawns import RespawnLedger, follow_up, respawn_wait
 from hms_celery.metrics.sweeps import record_sweep
 from hms_celery.policy import (
     ActionKind,
@@ -144,10 +146,13 @@ def run_sweep(
     obs: Observations, memory: SweepMemory, plane: ControlPlane, summary: dict[str, Any]
 ) -> None:
     """Decide and act for every observed agent, one agent at a time (a recovery carried out
-    counts against the policy's limits before the next agent is decided)."""
+    counts against the policy's limits before the next agent is decided); then move the
+    respawns no host carried out in time (:mod:`hms_celery.healing.respawns`)."""
     for agent in obs.agents:
         summary["agents"] += 1
         act(decide_agent(agent, obs, memory), memory, obs.now, plane, summary)
+    for step in follow_up(memory.respawns, obs.now, plane):
+        _carry_out(step.agent, step.action, memory, obs.now, summary, plane, elsewhere=step.host)
 
 
 def act(
@@ -197,6 +202,13 @@ class CeleryControlPlane:
 
     def new_agent_id(self, skills: list[str], hostname: str | None = None) -> str:
         return new_agent_id(skills, hostname)
+
+    def registered(self, agent_ids: list[str]) -> set[str]:
+        return registry.registered(agent_ids)
+
+    def live_hosts(self) -> list[dict[str, Any]]:
+        alive = registry.alive_agent_skills(get_settings().stack_id)
+        return [{**h, "agent_skills": alive.get(h["id"], [])} for h in registry.live_hosts()]
 
 
 # ----------------------------------------------------------------------------- steps
@@ -305,14 +317,21 @@ def _carry_out(
     now: float,
     summary: dict[str, Any],
     plane: ControlPlane,
+    elsewhere: dict[str, Any] | None = None,
 ) -> None:
     """Ask the policy about ``action`` and carry it out if allowed.
 
-    A denied RESTART/RESPAWN becomes an ALERT naming the rule; one that needs approval is
-    parked (the agent stays as it is until a person decides, see :func:`_approvals`)."""
+    A RESPAWN goes to the agent's own host, or to ``elsewhere`` when its own host did not
+    carry it out (``moved_from`` in the audit).  A denied RESTART/RESPAWN becomes an ALERT
+    naming the rule; one that needs approval is parked (the agent stays as it is until a
+    person decides, see :func:`_approvals`)."""
     details: dict[str, Any] = {"reason": action.reason, "lineage": action.lineage}
     if action.kind is ActionKind.RESPAWN:
-        host = plane.host(agent["host_id"]) if agent.get("host_id") else None
+        host = elsewhere
+        if host is not None:
+            details["moved_from"] = agent.get("host_id")
+        elif agent.get("host_id"):
+            host = plane.host(agent["host_id"])
         if host is None:
             action = RecoveryAction(
                 ActionKind.ALERT,
@@ -323,7 +342,7 @@ def _carry_out(
             details["reason"] = action.reason  # the audit says why it is only an alert
         else:
             details.update(
-                # named after the machine it will run on (the agent's host)
+                # named after the machine it will run on (the agent's host, or the one it moves to)
                 new_agent=plane.new_agent_id(agent.get("skills") or [], host["hostname"]),
                 host=host["id"],
                 config_changes=action.config_changes,
@@ -391,6 +410,10 @@ def _perform(
         plane.restart(agent["id"])
         memory.handled.discard(agent["id"])  # a restarted agent may degrade again
     elif action.kind is ActionKind.RESPAWN:
+        sent = memory.respawns.issue(
+            agent, action, details["new_agent"], details["host"], now, details.get("moved_from")
+        )
+        details["expires_at"] = sent.deadline  # a host reading it later must not start it
         plane.respawn(
             details["host"],
             {
@@ -399,12 +422,14 @@ def _perform(
                 "new_agent_id": details["new_agent"],
                 "config_changes": action.config_changes,
                 "authorized": True,  # this sweep's policy check allowed it
+                "expires_at": sent.deadline,
             },
         )
     if action.kind is ActionKind.ALERT:
         plane.alert(agent["id"], action.reason)
         details["escalated"] = action.escalated
-    memory.policy.record(action, now)
+    if "moved_from" not in details:  # a moved respawn was recorded when it was first sent
+        memory.policy.record(action, now)
     plane.audit("recovery." + action.kind.value.lower(), agent["id"], **details)
     summary["actions"].append({"kind": action.kind.value, "agent": agent["id"], **details})
 
@@ -536,8 +561,11 @@ def _load_memory(settings: Any) -> SweepMemory:
         row = session.get(SupervisorState, POLICY_KEY)
         data = row.value if row else None
     board = BreakerBoard(settings.breaker_threshold, settings.breaker_cooldown)
+    wait = respawn_wait(settings.heartbeat_timeout)
     if not data:
-        return SweepMemory(StandardHealthPolicy(**params), breakers=board)
+        return SweepMemory(
+            StandardHealthPolicy(**params), breakers=board, respawns=RespawnLedger(wait)
+        )
     if data.get("breakers"):
         board = BreakerBoard.from_json(data["breakers"])
         board.threshold = settings.breaker_threshold
@@ -547,6 +575,7 @@ def _load_memory(settings: Any) -> SweepMemory:
         {k: RecoveryAction.from_json(v) for k, v in data.get("pending", {}).items()},
         set(data.get("handled", [])),
         board,
+        RespawnLedger.from_json(data.get("respawns"), wait),
     )
 
 
@@ -556,6 +585,7 @@ def _memory_json(memory: SweepMemory) -> dict[str, Any]:
         "pending": {k: v.to_json() for k, v in memory.pending.items()},
         "handled": sorted(memory.handled)[-5000:],
         "breakers": memory.breakers.to_json(),
+        "respawns": memory.respawns.to_json(),
     }
 
 

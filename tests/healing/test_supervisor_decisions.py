@@ -109,7 +109,7 @@ def test_a_dead_agent_is_failed_its_attempts_requeued_and_it_is_respawned() -> N
         ("mark", "a", "FAILED", "no heartbeat for 7.0s"),
         ("audit", "agent.failed", "a"),
         ("requeue", "a", ("t1", "t2")),
-        ("respawn", "host-1", "a", "respawn-1@stub"),
+        ("respawn", "host-1", "a", "respawn-1@elsewhere"),  # named after its host
         ("audit", "recovery.respawn", "a"),
     ]
     assert world.plane.requeued == ["t1", "t2"]
@@ -188,7 +188,7 @@ def test_no_fresh_monitor_no_verdicts_but_failed_agents_are_still_recovered() ->
     assert summary["transitions"] == []
     assert world.plane.states["a"] == "READY"
     assert world.plane.requeued == ["t2"]
-    assert world.plane.of("respawn") == [("respawn", "host-1", "gone", "respawn-1@stub")]
+    assert world.plane.of("respawn") == [("respawn", "host-1", "gone", "respawn-1@elsewhere")]
 
 
 def test_offline_means_terminated_and_nothing_to_recover() -> None:
