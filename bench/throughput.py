@@ -28,8 +28,9 @@ attempt's start (a batch opens its members' attempts together) − the task's re
 Throughput = tasks / (the last task's finish − the first submit), from the tasks' own
 timestamps — the no-op's return (bare) and the store's ``finished_at`` (HMS) — so the
 client's polling interval does not enter it; the client-observed figure (submit to the
-client having every result) is reported too.  The report gives, per system, the min and median over the rounds and the ratio of the medians
-(HMS/bare), plus a Markdown table to paste into ``docs/benchmarks.md``.
+client having every result) is reported too.  The report gives, per system, the min and
+median over the rounds and the ratio of the medians (HMS/bare), plus a Markdown table to
+paste into ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
