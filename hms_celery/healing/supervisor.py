@@ -238,9 +238,9 @@ def _requeue(agent: dict[str, Any], summary: dict[str, Any]) -> None:
     twice.  The attempt is closed and the broker's requeue audited (docs/brokers.md)."""
     broker_requeues = is_amqp_url(get_settings().effective_broker_url)
     for item in registry.in_flight(agent["id"]):
-        repository.abandon_attempt(
-            item["task_id"], item["attempt"], f"agent {agent['id']} failed: {agent['state_reason']}"
-        )
+        why = f"agent {agent['id']} failed: {agent['state_reason']}"
+        if not repository.abandon_attempt(item["task_id"], item["attempt"], why):
+            continue  # closed meanwhile (it committed, or another sweep took it): not again
         if broker_requeues:
             _audit(
                 "task.requeued",

@@ -107,10 +107,11 @@ def skip_attempt(task_id: str, number: int) -> None:
         _close_attempt(conn, task_id, number, "DUPLICATE", "task already final: not run again")
 
 
-def abandon_attempt(task_id: str, number: int, reason: str) -> None:
-    """Close an attempt whose agent died (the task is re-published as a new attempt)."""
+def abandon_attempt(task_id: str, number: int, reason: str) -> bool:
+    """Close an attempt whose agent died (the task is re-published as a new attempt).  True
+    if this call closed it: of two sweeps that saw it open, only one requeues it."""
     with connection_scope() as conn:
-        conn.execute(
+        closed = conn.execute(
             update(_ATTEMPTS)
             .where(
                 _ATTEMPTS.c.task_id == task_id,
@@ -119,6 +120,7 @@ def abandon_attempt(task_id: str, number: int, reason: str) -> None:
             )
             .values(ended_at=utcnow(), outcome="LOST", error=reason)
         )
+        return closed.rowcount == 1
 
 
 def commit_result(

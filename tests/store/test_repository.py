@@ -157,7 +157,8 @@ def test_a_winning_commit_abandons_the_open_attempts_and_audits_a_disagreement(
         for n in range(3)
     ]
     assert numbers == [1, 2, 3]
-    repository.abandon_attempt(task_id, 1, "agent lost")  # closed before: stays LOST
+    assert repository.abandon_attempt(task_id, 1, "agent lost")  # closed before: stays LOST
+    assert not repository.abandon_attempt(task_id, 1, "agent lost")  # once: a second sweep
     reason = "solvers disagree: z3 says unsat, cvc5 says sat"
     outcome = ProofOutcome(
         Verdict.ERROR, reason=reason, elapsed_s=0.2, stats={"disagreement": {"cvc5": "sat"}}
