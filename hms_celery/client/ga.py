@@ -10,6 +10,7 @@ from hms_celery.client.actor import ACTOR
 from hms_celery.errors import InputError
 from hms_celery.runtime import publish
 from hms_celery.store import ga as ga_store
+from hms_celery.store.models import PromotionState
 from hms_celery.store.records import GAProgress, GARunRecord, GARunView, GenerationView
 
 
@@ -81,17 +82,24 @@ def query_ga_run(run_id: str) -> GARunView:
     return {**run, "generation_records": views, "progress": progress}
 
 
+#: How long :func:`wait_for_ga_run` waits, after a run is DONE, for its promotion decision.
+SETTLE_GRACE_S = 10.0
+
+
 def wait_for_ga_run(
     run_id: str,
     timeout: float | None = None,
     on_progress: Callable[[GARunView], object] | None = None,
 ) -> GARunView:
-    """Block until the run is DONE, FAILED or CANCELLED; returns :func:`query_ga_run`.
+    """Block until the run is DONE, FAILED or CANCELLED; returns :func:`query_ga_run`.  A
+    DONE run is returned once its winner's promotion is decided (the last step commits DONE,
+    then settles the promotion), or :data:`SETTLE_GRACE_S` after DONE if it is not.
 
     ``on_progress(run)`` is called whenever another generation has been scored.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     seen = -1
+    done_at: float | None = None
     while True:
         run = query_ga_run(run_id)
         if run["progress"]["scored"] != seen:
@@ -99,7 +107,10 @@ def wait_for_ga_run(
             if on_progress is not None:
                 on_progress(run)
         if run["status"] != "RUNNING":
-            return run
+            done_at = time.monotonic() if done_at is None else done_at
+            settling = run["status"] == "DONE" and run.get("promotion") == PromotionState.NONE
+            if not settling or time.monotonic() - done_at >= SETTLE_GRACE_S:
+                return run
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(
                 f"GA run {run_id} still RUNNING after {timeout}s "
