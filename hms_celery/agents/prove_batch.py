@@ -25,7 +25,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from hms_celery.agents.prover import prove_payload, report_outcomes
+from hms_celery.agents.prover import breaker_outcome, prove_payload, report_outcomes
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError
 from hms_celery.runtime import publish
@@ -34,7 +34,6 @@ from hms_celery.runtime.recorded import StoreRetryingTask
 from hms_celery.store import repository
 from hms_celery.store.attempt_batches import Finished, Member, begin_attempts, commit_results
 from hms_celery.store.attempts import AttemptStart
-from hms_celery.verification.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +70,10 @@ def _members(raw: Any) -> list[Member]:
         raise ValueError("members must be a non-empty list")
     members = []
     for item in raw:
-        payload = item.get("payload") if isinstance(item, dict) else None
-        if not isinstance(item.get("task_id"), str) or not isinstance(payload, dict):
+        if not isinstance(item, dict) or not isinstance(item.get("task_id"), str):
+            raise ValueError(f"a member is {{'task_id': str, 'payload': dict}}, not {item!r}")
+        payload = item.get("payload")
+        if not isinstance(payload, dict):
             raise ValueError(f"a member is {{'task_id': str, 'payload': dict}}, not {item!r}")
         theorem_id = payload.get("theorem_id")
         members.append(
@@ -110,9 +111,7 @@ def prove_batch_task(self: ProveBatchTask, members: list[dict[str, Any]]) -> dic
             break
         theorem_id = request.theorem_id if request is not None else None
         finished.append(Finished(member.task_id, start.number, theorem_id, outcome))
-        if request is not None:
-            internal = outcome.verdict is Verdict.ERROR and outcome.reason.startswith("internal")
-            reports.append((request.backend, not internal))
+        reports += breaker_outcome(request, outcome)
     report_outcomes(agent, reports)
     won = commit_results(finished, agent=agent)
     self.request.hms_batch_committed = {f.task_id for f in finished}

@@ -27,7 +27,7 @@ class ProveTask(RecordedTask):
     """``hms.prove``'s base: a crashed attempt also counts against the agent's breaker."""
 
     def attempt_failed(self, exc: Exception, kwargs: dict[str, Any]) -> None:
-        _report(self.agent, str(kwargs.get("backend") or "z3"), ok=False)
+        report_outcomes(self.agent, [(str(kwargs.get("backend") or "z3"), False)])
 
 
 @app.task(name=PROVE_TASK, bind=True, base=ProveTask)
@@ -43,11 +43,18 @@ def prove_task(self: ProveTask, **payload: Any) -> dict[str, Any]:
     if start.task_final:  # a redelivered or requeued copy of a finished task: nothing to do
         return {"task_id": task_id, "verdict": None, "committed": False, "attempt": attempt}
     request, outcome = prove_payload(payload, start.family)
-    if request is not None:
-        internal = outcome.verdict is Verdict.ERROR and outcome.reason.startswith("internal")
-        _report(agent, request.backend, ok=not internal)
+    report_outcomes(agent, breaker_outcome(request, outcome))
     theorem_id = request.theorem_id if request is not None else None
     return _commit(task_id, attempt, agent, theorem_id, outcome)
+
+
+def breaker_outcome(request: ProofRequest | None, outcome: ProofOutcome) -> list[tuple[str, bool]]:
+    """What a proof reports to the breakers: ``(backend, ok)``, where only a crash of the
+    prover (an internal error) is a failure; nothing for a payload that was not a request."""
+    if request is None:
+        return []
+    internal = outcome.verdict is Verdict.ERROR and outcome.reason.startswith("internal")
+    return [(request.backend, not internal)]
 
 
 def prove_payload(
@@ -95,10 +102,6 @@ def _family_strategy(family: str | None) -> dict[str, Any] | None:
         return strategies.strategy_for_family(family)
     except InfrastructureError:
         return None
-
-
-def _report(agent: str, backend: str, *, ok: bool) -> None:
-    report_outcomes(agent, [(backend, ok)])
 
 
 def report_outcomes(agent: str, outcomes_: list[tuple[str, bool]]) -> None:
