@@ -278,7 +278,7 @@ def wait_for_results(
     One query per poll finds the unfinished tasks; finished ones are loaded in a batch.
     """
     pending = list(dict.fromkeys(task_ids))
-    missing = set(pending) - set(repository.task_statuses(pending))
+    missing = set(pending) - repository.known_tasks(pending)
     if missing:
         raise UnknownTaskError(f"unknown task id(s): {sorted(missing)}")
     results: dict[str, TaskStatusView] = {}

@@ -86,24 +86,27 @@ def begin_attempts(
         found = {row.id: row for row in marked}
         opened = [task_id for task_id in ids if task_id in found]
         if opened:
-            rows = [
-                {
-                    "task_id": task_id,
-                    "number": select(func.coalesce(func.max(_ATTEMPTS.c.number), 0) + 1)
-                    .where(_ATTEMPTS.c.task_id == task_id)
-                    .scalar_subquery(),
-                    "agent": agent,
-                    "pid": pid,
-                    "started_at": now,
-                }
-                for task_id in opened
-            ]
-            numbers = conn.execute(
-                insert(_ATTEMPTS).values(rows).returning(_ATTEMPTS.c.task_id, _ATTEMPTS.c.number)
-            ).all()
-            for task_id, number in numbers:
-                row = found[task_id]
-                starts[task_id] = AttemptStart(number, row.status in TaskStatus.FINAL, row.family)
+            # Numbered after each task's last attempt, read after the UPDATE above took the
+            # rows' locks.  Executemany statements: SQLAlchemy compiles them once (a
+            # multi-row VALUES clause would be compiled anew for every batch).
+            last = dict(
+                conn.execute(
+                    select(_ATTEMPTS.c.task_id, func.max(_ATTEMPTS.c.number))
+                    .where(_ATTEMPTS.c.task_id.in_(opened))
+                    .group_by(_ATTEMPTS.c.task_id)
+                ).all()
+            )
+            numbers = {task_id: int(last.get(task_id) or 0) + 1 for task_id in opened}
+            conn.execute(
+                insert(_ATTEMPTS),
+                [
+                    {"task_id": t, "number": n, "agent": agent, "pid": pid, "started_at": now}
+                    for t, n in numbers.items()
+                ],
+            )
+            for task_id, number in numbers.items():
+                task = found[task_id]
+                starts[task_id] = AttemptStart(number, task.status in TaskStatus.FINAL, task.family)
             final = [(t, s.number) for t, s in starts.items() if s.task_final]
             if final:
                 conn.execute(
@@ -134,9 +137,9 @@ def commit_results(finished: Sequence[Finished], *, agent: str) -> list[bool]:
         won = set(
             conn.execute(
                 dialect_insert(conn)(_RESULTS)
-                .values(list(rows.values()))
                 .on_conflict_do_nothing()
-                .returning(_RESULTS.c.task_id)
+                .returning(_RESULTS.c.task_id),
+                list(rows.values()),
             ).scalars()
         )
         by_verdict: dict[str, list[str]] = defaultdict(list)

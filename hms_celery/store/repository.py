@@ -21,6 +21,7 @@ from hms_celery.store.attempts import (
 )
 from hms_celery.store.audit import audit, audit_events
 from hms_celery.store.tasks import (
+    known_tasks,
     mark_rejected,
     mark_running,
     record_submission,
@@ -41,6 +42,7 @@ __all__ = [
     "count_results",
     "fail_attempt",
     "insert_result",
+    "known_tasks",
     "mark_rejected",
     "mark_running",
     "record_submission",

@@ -119,6 +119,14 @@ def task_statuses(task_ids: Sequence[str]) -> dict[str, TaskStatusView]:
         return {task.id: _status_json(task) for task in tasks}
 
 
+def known_tasks(task_ids: Sequence[str]) -> set[str]:
+    """The ids among ``task_ids`` that the store has a task of (one cheap query)."""
+    if not task_ids:
+        return set()
+    with session_scope() as session:
+        return set(session.scalars(select(Task.id).where(Task.id.in_(list(task_ids)))))
+
+
 def unfinished(task_ids: Sequence[str]) -> set[str]:
     """The ids among ``task_ids`` whose task is not in a final state (one cheap query)."""
     if not task_ids:

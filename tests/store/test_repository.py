@@ -271,3 +271,14 @@ def test_a_store_outage_before_the_body_asks_for_a_retry_with_backoff() -> None:
     assert len(retried) == 1
     assert retried[0]["retries"] == 4
     assert 0 <= retried[0]["countdown"] <= 8  # full jitter over 2**3 s, capped at 30
+
+
+def test_known_tasks_and_wait_for_results_refuse_unknown_ids(store_url: str) -> None:
+    from hms_celery import client
+    from hms_celery.client.proofs import UnknownTaskError
+
+    task_id, stranger = _submit(), str(uuid.uuid4())
+    assert repository.known_tasks([task_id, stranger]) == {task_id}
+    assert repository.known_tasks([]) == set()
+    with pytest.raises(UnknownTaskError, match=stranger):
+        client.wait_for_results([task_id, stranger], timeout=1)

@@ -7,6 +7,8 @@ from fractions import Fraction
 
 import pytest
 import z3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hms_celery.verification import ast as A
 from hms_celery.verification import prover
@@ -262,6 +264,72 @@ def test_product_bounds_is_sound_and_linearises():
     s = z3.Solver(ctx=ctx)
     s.add(*product_bounds(compiled.assertions))
     assert s.check() == z3.sat
+
+
+def _walk_finds_product_or_division(terms: list[z3.ExprRef]) -> bool:
+    stack = list(terms)
+    while stack:
+        t = stack.pop()
+        if z3.is_quantifier(t):
+            stack.append(t.body())
+        elif z3.is_app(t):
+            if z3.is_app_of(t, z3.Z3_OP_MUL) or z3.is_app_of(t, z3.Z3_OP_DIV):
+                return True
+            stack.extend(t.children())
+    return False
+
+
+_PB_CTX = z3.Context()
+_PB_LEAVES = [
+    z3.Real("x", _PB_CTX),
+    z3.Real("y", _PB_CTX),
+    z3.Real("(*", _PB_CTX),  # a quoted name with the text of a product: the slow path
+    z3.RealVal("1/2", _PB_CTX),
+    z3.RealVal(3, _PB_CTX),
+    z3.ToReal(z3.Int("n", _PB_CTX)),
+]
+
+
+@st.composite
+def _pb_terms(draw: st.DrawFn, depth: int = 3) -> z3.ArithRef:
+    if depth == 0 or draw(st.booleans()):
+        return draw(st.sampled_from(_PB_LEAVES))
+    a, b = draw(_pb_terms(depth - 1)), draw(_pb_terms(depth - 1))
+    kind = draw(st.sampled_from(["+", "-", "*", "/", "ite", "neg"]))
+    if kind == "ite":
+        return z3.If(a > b, a, b)
+    if kind == "neg":
+        return -a
+    return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[kind]
+
+
+@given(st.lists(_pb_terms(), min_size=1, max_size=3), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_product_bounds_skips_only_what_it_would_return_unchanged(terms, quantify) -> None:
+    """The fast path (no product or division in Z3's printed terms) returns the assertions
+    unchanged, and is never taken when a walk of the terms finds a product or a division."""
+    from hms_celery.verification import product_bounds as pb
+
+    assertions = [t >= 0 for t in terms]
+    if quantify:
+        x = _PB_LEAVES[0]
+        assertions = [z3.ForAll([x], a) for a in assertions]
+    found = _walk_finds_product_or_division(assertions)
+    if found:
+        assert pb._has_product_or_division(assertions)
+    if not pb._has_product_or_division(assertions):
+        assert product_bounds(assertions) is assertions
+
+
+def test_product_bounds_fast_path_matches_the_rewrite(monkeypatch) -> None:
+    """Without a product or a division, the full rewrite returns the assertions too."""
+    from hms_celery.verification import product_bounds as pb
+
+    ctx = z3.Context()
+    compiled = compile_statement(stmt([("x", R)], [], cmp("=", op("+", x, lit(0)), x)), {}, ctx)
+    assert not pb._has_product_or_division(compiled.assertions)
+    monkeypatch.setattr(pb, "_has_product_or_division", lambda assertions: True)
+    assert product_bounds(compiled.assertions) is compiled.assertions
 
 
 def test_vectors_are_separate_constants():
