@@ -41,11 +41,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without cvc5
     IMPORT_ERROR = f"cvc5 is not installed ({exc})"
 
 
-def _z3_numeral_text(t: z3.ExprRef) -> str:
-    """``"p"`` or ``"p/q"`` (Z3's exact decimal text; no Python int conversion)."""
-    return z3.Z3_get_numeral_string(t.ctx_ref(), t.as_ast())
-
-
 # The Z3 operators with a direct cvc5 counterpart (arguments in the same order).
 _DIRECT: dict[int, str] = {
     z3.Z3_OP_AND: "AND",
@@ -82,6 +77,17 @@ _RELATIONS = {
     z3.Z3_OP_GE,
     z3.Z3_OP_GT,
 }
+
+
+_SORTS = {z3.Z3_INT_SORT, z3.Z3_REAL_SORT, z3.Z3_BOOL_SORT}
+_KINDS: dict[str, Any] = {name: getattr(Kind, name) for name in _DIRECT.values()} if Kind else {}
+
+# Z3's C API on raw AST pointers (the translation's walk: see Translator._translate).
+_ast_id = z3.Z3_get_ast_id
+_ast_kind = z3.Z3_get_ast_kind
+_num_args = z3.Z3_get_app_num_args
+_app_arg = z3.Z3_get_app_arg
+_expr = z3.z3._to_expr_ref  # a raw AST as the Z3 Python object (for messages)
 
 
 class Translator:
@@ -153,41 +159,55 @@ class Translator:
     def _translate(self, root: z3.ExprRef, bound: tuple[Any, ...], memo: dict[int, Any]) -> Any:
         """Post-order over the DAG below ``root`` with an explicit stack; ``bound`` holds the
         cvc5 variables of the enclosing binders (innermost last), ``memo`` this scope's
-        results.  Terms in :attr:`_top` are closed, so they are valid in every scope."""
+        results.  Terms in :attr:`_top` are closed, so they are valid in every scope.
+
+        The walk reads the DAG through Z3's C API on raw AST pointers (one call per fact it
+        needs): Z3's Python wrappers make several calls and an object per node, which cost
+        ~30× more.  The nodes below ``root`` stay alive while ``root`` does, and ``root`` is
+        pinned for the translator's life."""
         top = self._top
+        ctx = root.ctx
+        ref = ctx.ref()
+        self._pinned.append(root)
 
         def known(tid: int) -> Any:
             found = memo.get(tid)
             return top.get(tid) if found is None else found
 
-        stack: list[tuple[z3.ExprRef, list[z3.ExprRef] | None]] = [(root, None)]
-        pin = self._pinned.append
+        # (ast, id, children and their ids once expanded)
+        stack: list[tuple[Any, int, list[Any] | None, list[int] | None]] = [
+            (root.as_ast(), _ast_id(ref, root.as_ast()), None, None)
+        ]
         while stack:
-            t, kids = stack.pop()
-            tid = t.get_id()
+            a, tid, kids, kid_ids = stack.pop()
             if known(tid) is not None:
                 continue
-            pin(t)
-            if z3.is_quantifier(t):
-                memo[tid] = self._quantifier(t, bound)
+            kind = _ast_kind(ref, a)
+            if kind == z3.Z3_QUANTIFIER_AST:
+                memo[tid] = self._quantifier(z3.QuantifierRef(a, ctx), bound)
                 continue
-            if z3.is_var(t):
-                memo[tid] = self._bound_var(t, bound)
+            if kind == z3.Z3_VAR_AST:
+                memo[tid] = self._bound_var(z3.Z3_get_index_value(ref, a), a, ctx, bound)
                 continue
-            if not z3.is_app(t):
-                raise Unsupported(f"cvc5 translation: the Z3 term {t}")
+            if kind != z3.Z3_APP_AST and kind != z3.Z3_NUMERAL_AST:  # numerals are apps
+                raise Unsupported(f"cvc5 translation: the Z3 term {_expr(a, ctx)}")
             if kids is None:
-                kids = t.children()
-                stack.append((t, kids))
-                stack.extend((k, None) for k in kids if known(k.get_id()) is None)
+                kids = [_app_arg(ref, a, i) for i in range(_num_args(ref, a))]
+                kid_ids = [_ast_id(ref, k) for k in kids]
+                stack.append((a, tid, kids, kid_ids))
+                stack.extend(
+                    (k, i, None, None)
+                    for k, i in zip(kids, kid_ids, strict=True)
+                    if known(i) is None
+                )
                 continue
-            memo[tid] = self._app(t, [known(k.get_id()) for k in kids])
-        return known(root.get_id())
+            assert kid_ids is not None
+            memo[tid] = self._app(a, ctx, [known(i) for i in kid_ids])
+        return known(_ast_id(ref, root.as_ast()))
 
-    def _bound_var(self, t: z3.ExprRef, bound: tuple[Any, ...]) -> Any:
-        index = z3.get_var_index(t)
+    def _bound_var(self, index: int, a: Any, ctx: z3.Context, bound: tuple[Any, ...]) -> Any:
         if index >= len(bound):
-            raise Unsupported(f"cvc5 translation: a free de Bruijn variable {t}")
+            raise Unsupported(f"cvc5 translation: a free de Bruijn variable {_expr(a, ctx)}")
         return bound[len(bound) - 1 - index]
 
     def _quantifier(self, q: z3.QuantifierRef, bound: tuple[Any, ...]) -> Any:
@@ -201,46 +221,52 @@ class Translator:
         kind = Kind.FORALL if q.is_forall() else Kind.EXISTS
         return self.tm.mkTerm(kind, self.tm.mkTerm(Kind.VARIABLE_LIST, *variables), body)
 
-    def _numeral(self, t: z3.ExprRef) -> Any:
-        text = _z3_numeral_text(t)
-        if t.sort().kind() == z3.Z3_INT_SORT:
+    def _numeral(self, a: Any, ref: Any, sort_kind: int) -> Any:
+        text = z3.Z3_get_numeral_string(ref, a)  # exact decimal text: no Python int
+        if sort_kind == z3.Z3_INT_SORT:
             return self.tm.mkInteger(text)
         return self.tm.mkReal(text)
 
     def _to_real(self, x: Any) -> Any:
         return self.tm.mkTerm(Kind.TO_REAL, x) if x.getSort().isInteger() else x
 
-    def _app(self, t: z3.ExprRef, args: list[Any]) -> Any:
-        decl = t.decl()
-        op = decl.kind()
+    def _app(self, a: Any, ctx: z3.Context, args: list[Any]) -> Any:
+        ref = ctx.ref()
+        decl_ast = z3.Z3_get_app_decl(ref, a)
+        op = z3.Z3_get_decl_kind(ref, decl_ast)
         tm = self.tm
         if op == z3.Z3_OP_TRUE:
             return tm.mkTrue()
         if op == z3.Z3_OP_FALSE:
             return tm.mkFalse()
+        sort_ast = z3.Z3_get_sort(ref, a)
+        sort_kind = z3.Z3_get_sort_kind(ref, sort_ast)
         if op == z3.Z3_OP_ANUM:
-            return self._numeral(t)
+            return self._numeral(a, ref, sort_kind)
         if op == z3.Z3_OP_UNINTERPRETED:
+            decl = z3.FuncDeclRef(decl_ast, ctx)
             symbol = self._symbol(decl)
             if not args:
                 return symbol
             doms = [decl.domain(i) for i in range(decl.arity())]
             args = [
-                self._to_real(a) if d.kind() == z3.Z3_REAL_SORT else a
-                for a, d in zip(args, doms, strict=True)
+                self._to_real(x) if d.kind() == z3.Z3_REAL_SORT else x
+                for x, d in zip(args, doms, strict=True)
             ]
             return tm.mkTerm(Kind.APPLY_UF, symbol, *args)
         name = _DIRECT.get(op)
         if name is None:
-            raise Unsupported(f"cvc5 translation: the Z3 operator {decl.name()!r} (kind {op})")
-        self.sort(t.sort())  # only Int, Real and Bool results
+            decl_name = z3.FuncDeclRef(decl_ast, ctx).name()
+            raise Unsupported(f"cvc5 translation: the Z3 operator {decl_name!r} (kind {op})")
+        if sort_kind not in _SORTS:  # only Int, Real and Bool results
+            self.sort(z3.SortRef(sort_ast, ctx))  # raises, naming the sort
         # Z3 inserts to_real where it mixes sorts; coerce anyway where Z3 is lenient.
-        real_result = t.sort().kind() == z3.Z3_REAL_SORT
+        real_result = sort_kind == z3.Z3_REAL_SORT
         if (op in _ARITH and real_result) or (
-            op in _RELATIONS and any(a.getSort().isReal() for a in args)
+            op in _RELATIONS and any(x.getSort().isReal() for x in args)
         ):
-            args = [self._to_real(a) for a in args]
-        elif op == z3.Z3_OP_ITE and t.sort().kind() == z3.Z3_REAL_SORT:
+            args = [self._to_real(x) for x in args]
+        elif op == z3.Z3_OP_ITE and real_result:
             args = [args[0], self._to_real(args[1]), self._to_real(args[2])]
         if op in (z3.Z3_OP_AND, z3.Z3_OP_OR) and len(args) < 2:
             if not args:
@@ -250,4 +276,4 @@ class Translator:
             return args[0]
         if op == z3.Z3_OP_DISTINCT and len(args) < 2:
             return tm.mkTrue()
-        return tm.mkTerm(getattr(Kind, name), *args)
+        return tm.mkTerm(_KINDS[name], *args)
