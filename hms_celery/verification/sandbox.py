@@ -109,6 +109,9 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = False
         self._buffer = b""
+        # Selectors on the current child's pipes (made once per child: an epoll object per
+        # message cost more system calls than the message itself).
+        self._selectors: tuple[Any, selectors.BaseSelector, selectors.BaseSelector] | None = None
         self._ids = 0
         self._fingerprint: tuple[Any, ...] | None = None
         self.started = 0  # children started (tests and stats)
@@ -143,6 +146,7 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the child (it exits at the end of its input; killed if it does not)."""
+        self._drop_selectors()
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -158,6 +162,7 @@ class Sandbox:
                 proc.stdout.close()
 
     def _kill(self) -> None:
+        self._drop_selectors()
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -301,44 +306,62 @@ class Sandbox:
 
     # ------------------------------------------------------------------ JSON lines
 
+    def _drop_selectors(self) -> None:
+        if self._selectors is not None:
+            _, write_sel, read_sel = self._selectors
+            self._selectors = None
+            write_sel.close()
+            read_sel.close()
+
+    def _selectors_for(
+        self, proc: subprocess.Popen[bytes]
+    ) -> tuple[selectors.BaseSelector, selectors.BaseSelector]:
+        """The (write, read) selectors of ``proc``'s stdin and stdout, made on first use."""
+        if self._selectors is None or self._selectors[0] is not proc:
+            self._drop_selectors()
+            assert proc.stdin is not None and proc.stdout is not None
+            write_sel, read_sel = selectors.DefaultSelector(), selectors.DefaultSelector()
+            write_sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE)
+            read_sel.register(proc.stdout.fileno(), selectors.EVENT_READ)
+            self._selectors = (proc, write_sel, read_sel)
+        return self._selectors[1], self._selectors[2]
+
     def _exchange(self, data: bytes, deadline: float) -> dict[str, Any]:
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        fd = proc.stdin.fileno()
         pending = memoryview(data)
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdin, selectors.EVENT_WRITE)
-            while pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _Overrun()
-                if sel.select(remaining):
-                    try:
-                        pending = pending[os.write(proc.stdin.fileno(), pending) :]
-                    except BlockingIOError:
-                        continue
-                    except (BrokenPipeError, OSError) as exc:
-                        raise _Died(f"its input is closed ({exc})") from None
+        while pending:
+            try:  # a pipe with room takes the request at once: no select first
+                pending = pending[os.write(fd, pending) :]
+                continue
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, OSError) as exc:
+                raise _Died(f"its input is closed ({exc})") from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Overrun()
+            self._selectors_for(proc)[0].select(remaining)
         return self._read_message(deadline)
 
     def _read_message(self, deadline: float) -> dict[str, Any]:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
         fd = proc.stdout.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _Overrun()
-                if not sel.select(remaining):
-                    continue
-                try:
-                    chunk = os.read(fd, 1 << 20)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    raise _Died("its output ended")
-                self._buffer += chunk
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Overrun()
+            if not self._selectors_for(proc)[1].select(remaining):
+                continue
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise _Died("its output ended")
+            self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         try:
             message = json.loads(line)
