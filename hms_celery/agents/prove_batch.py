@@ -19,13 +19,14 @@ been published alone:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from hms_celery.agents.prover import breaker_outcome, prove_payload, report_outcomes
+from hms_celery.agents.prover import breaker_outcome, prepare_payload, report_outcomes
 from hms_celery.app import app
 from hms_celery.errors import InfrastructureError
 from hms_celery.runtime import publish
@@ -34,6 +35,8 @@ from hms_celery.runtime.recorded import StoreRetryingTask
 from hms_celery.store import repository
 from hms_celery.store.attempt_batches import Finished, Member, begin_attempts, commit_results
 from hms_celery.store.attempts import AttemptStart
+from hms_celery.verification.request import ProofRequest
+from hms_celery.verification.sandbox import run_requests
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +104,26 @@ def prove_batch_task(self: ProveBatchTask, members: list[dict[str, Any]]) -> dic
     self.request.hms_batch = list(zip(batch, starts, strict=True))
     finished: list[Finished] = []
     reports: list[tuple[str, bool]] = []
-    left: list[tuple[Member, AttemptStart]] = []
     runnable = [(m, s) for m, s in self.request.hms_batch if not s.task_final]
-    for index, (member, start) in enumerate(runnable):
-        try:
-            request, outcome = prove_payload(member.payload, start.family, soft_limit=False)
-        except SoftTimeLimitExceeded:
-            left = runnable[index:]
-            break
-        theorem_id = request.theorem_id if request is not None else None
-        finished.append(Finished(member.task_id, start.number, theorem_id, outcome))
-        reports += breaker_outcome(request, outcome)
+    proofs: list[tuple[Member, AttemptStart, ProofRequest]] = []
+    jobs: list[tuple[ProofRequest, dict[str, Any]]] = []
+    for member, start in runnable:
+        request, options, invalid = prepare_payload(member.payload, start.family)
+        if request is None:
+            finished.append(Finished(member.task_id, start.number, None, invalid))
+        else:
+            proofs.append((member, start, request))
+            jobs.append((request, options))
+    done = 0
+    try:  # pipelined in this process's prover child; each proof keeps its own limit
+        with contextlib.closing(run_requests(jobs)) as outcomes:
+            for (member, start, request), outcome in zip(proofs, outcomes, strict=True):
+                finished.append(Finished(member.task_id, start.number, request.theorem_id, outcome))
+                reports += breaker_outcome(request, outcome)
+                done += 1
+    except SoftTimeLimitExceeded:  # the proofs done are committed, the others released
+        pass
+    left = [(member, start) for member, start, _ in proofs[done:]]
     report_outcomes(agent, reports)
     won = commit_results(finished, agent=agent)
     self.request.hms_batch_committed = {f.task_id for f in finished}

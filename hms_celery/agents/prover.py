@@ -58,39 +58,49 @@ def breaker_outcome(request: ProofRequest | None, outcome: ProofOutcome) -> list
 
 
 def prove_payload(
-    payload: dict[str, Any], family: str | None, *, soft_limit: bool = True
+    payload: dict[str, Any], family: str | None
 ) -> tuple[ProofRequest | None, ProofOutcome]:
     """Decide one proof task's ``payload`` (a :class:`ProofRequest`) in this process's prover
     child, with the settings' limits and the strategy promoted for ``family``; the request
     (None when the payload is not a valid one: the outcome is then its ERROR).
 
-    The task's soft time limit running out is a TIMEOUT outcome, or (``soft_limit=False``: a
-    batch, whose limit is not this proof's) :class:`SoftTimeLimitExceeded` raised."""
-    settings = get_settings()
-    try:
-        request = ProofRequest.build(**payload)
-    except InputError as exc:  # published around the client's validation: record, don't crash
-        return None, ProofOutcome(Verdict.ERROR, reason=str(exc))
+    The task's soft time limit running out is a TIMEOUT outcome."""
+    request, options, invalid = prepare_payload(payload, family)
+    if request is None:
+        return None, invalid
     try:  # in the prover child process (HMS_PROVER_SANDBOX): killed if it overruns
-        outcome = run_request(
-            request,
-            timeout=settings.prover_timeout,
-            max_size=settings.bounded_max_size,
-            rlimit=settings.prover_rlimit,
-            strategy=_family_strategy(family) or settings.default_strategy,
-            # GA fitness evaluations score Z3 strategies: no second solver; HMS_CONFIRM_PROVED
-            # decides for every other proof (resolved here, not in a reused prover child).
-            confirm=False if (family or "").startswith("ga:") else settings.confirm_proved,
-        )
+        outcome = run_request(request, **options)
     except SoftTimeLimitExceeded:
-        if not soft_limit:
-            raise
         outcome = ProofOutcome(
             Verdict.TIMEOUT,
             reason="the task's soft time limit ran out before the prover answered",
             backend=request.backend,
         )
     return request, outcome
+
+
+def prepare_payload(
+    payload: dict[str, Any], family: str | None
+) -> tuple[ProofRequest | None, dict[str, Any], ProofOutcome]:
+    """A proof task's request and the prover options it runs with (the settings' limits, the
+    strategy promoted for ``family``); for a payload that is not a valid request, None and
+    the ERROR outcome that says why (published around the client's validation: recorded,
+    never a crash)."""
+    settings = get_settings()
+    try:
+        request = ProofRequest.build(**payload)
+    except InputError as exc:
+        return None, {}, ProofOutcome(Verdict.ERROR, reason=str(exc))
+    options = {
+        "timeout": settings.prover_timeout,
+        "max_size": settings.bounded_max_size,
+        "rlimit": settings.prover_rlimit,
+        "strategy": _family_strategy(family) or settings.default_strategy,
+        # GA fitness evaluations score Z3 strategies: no second solver; HMS_CONFIRM_PROVED
+        # decides for every other proof (resolved here, not in a reused prover child).
+        "confirm": False if (family or "").startswith("ga:") else settings.confirm_proved,
+    }
+    return request, options, ProofOutcome(Verdict.ERROR, reason="")
 
 
 def _family_strategy(family: str | None) -> dict[str, Any] | None:

@@ -47,6 +47,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ __all__ = [
     "READY_TIMEOUT_S",
     "Sandbox",
     "run_request",
+    "run_requests",
 ]
 
 #: Seconds the parent waits past an attempt's time limit before it kills the child.  It
@@ -109,10 +111,11 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = False
         self._buffer = b""
-        # Selectors on the current child's pipes (made once per child: an epoll object per
-        # message cost more system calls than the message itself).
-        self._selectors: tuple[Any, selectors.BaseSelector, selectors.BaseSelector] | None = None
-        self._ids = 0
+        self._outbox = bytearray()  # requests not yet taken by the child's stdin
+        # (child, selector on its pipes, whether its stdin is registered): see _next_message
+        self._selector: tuple[Any, selectors.BaseSelector, bool] | None = None
+        self._ids = 0  # the last request's id
+        self._answered = 0  # the last answered request's id
         self._fingerprint: tuple[Any, ...] | None = None
         self.started = 0  # children started (tests and stats)
 
@@ -147,6 +150,8 @@ class Sandbox:
     def close(self) -> None:
         """Stop the child (it exits at the end of its input; killed if it does not)."""
         self._drop_selectors()
+        self._outbox.clear()
+        self._answered = self._ids
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -163,6 +168,9 @@ class Sandbox:
 
     def _kill(self) -> None:
         self._drop_selectors()
+        self._outbox.clear()  # nothing is owed by, or to, a killed child
+        self._buffer = b""
+        self._answered = self._ids
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -187,7 +195,7 @@ class Sandbox:
         if self._ready:
             return
         try:
-            hello = self._read_message(time.monotonic() + READY_TIMEOUT_S)
+            hello = self._next_message(time.monotonic() + READY_TIMEOUT_S)
         except _Overrun:
             self._kill()
             raise SandboxError(
@@ -212,67 +220,71 @@ class Sandbox:
 
         ``budget_s``: the attempt's time limit (default: the request's own ``timeout``, else
         ``options["timeout"]``); the child is killed ``margin_s`` after it."""
-        limit = float(budget_s or payload.get("timeout") or options.get("timeout") or 30.0)
-        backend = str(payload.get("backend") or "z3")
-        try:
-            self._ensure_ready()  # a new child's start-up is not part of the attempt's limit
-        except SandboxError as exc:
-            return ProofOutcome(Verdict.ERROR, reason=f"internal: {exc}", backend=backend)
-        start = time.monotonic()
-        try:
-            reply = self.call("prove", {"payload": payload, "options": options}, limit)
-        except _Overrun:
-            return ProofOutcome(
-                Verdict.TIMEOUT,
-                reason=f"the attempt overran its time limit of {limit:g} s and was stopped "
-                f"(its prover process was killed {self.margin_s:g} s after the limit)",
-                backend=backend,
-                elapsed_s=round(time.monotonic() - start, 6),
-                stats={
-                    "sandbox": {
-                        "wall_s": round(time.monotonic() - start, 6),
-                        "limit_s": limit,
-                        "margin_s": self.margin_s,
-                        "killed": True,
-                    }
-                },
-            )
-        except _Died as exc:
-            return ProofOutcome(
-                Verdict.ERROR, reason=f"internal: the prover process died: {exc}", backend=backend
-            )
-        except SandboxError as exc:
-            return ProofOutcome(Verdict.ERROR, reason=f"internal: {exc}", backend=backend)
-        try:
-            outcome = ProofOutcome.from_json(reply["outcome"])
-            outcome.stats["sandbox"] = {
-                "wall_s": round(time.monotonic() - start, 6),
-                "limit_s": limit,
-                "margin_s": self.margin_s,
-                "killed": False,
-            }
-            return outcome
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            return ProofOutcome(
-                Verdict.ERROR,
-                reason=f"internal: the prover process sent a bad reply: {exc}: {str(reply)[:200]}",
-                backend=backend,
-            )
+        (outcome,) = self.run_many([(payload, {**options, "budget_s": budget_s})])
+        return outcome
+
+    def run_many(
+        self, items: Sequence[tuple[dict[str, Any], dict[str, Any]]]
+    ) -> Generator[ProofOutcome, None, None]:
+        """Run several proof requests, ``(payload, options)`` as :meth:`run` takes them
+        (``options`` may hold its ``budget_s``), and yield their outcomes in order.
+
+        The requests are *pipelined*: all are written at once and the child answers them one
+        after another, so it goes from one proof to the next without waiting for this
+        process.  Each keeps its own limit: the child is killed ``margin_s`` after the limit
+        of the attempt it is on (counted from the answer before), that attempt's outcome is
+        its TIMEOUT (or ERROR, if the child died), and the requests after it go to a fresh
+        child.  An exception while waiting (a soft time limit), or an iteration abandoned
+        half-way, kills the child: no answer to an abandoned request is ever read as
+        another's."""
+        todo = [(payload, dict(options)) for payload, options in items]
+        while todo:
+            limits = [_limit(payload, options) for payload, options in todo]
+            try:
+                self._ensure_ready()  # a new child's start-up is not part of any limit
+            except SandboxError as exc:
+                for payload, _ in todo:
+                    yield _internal(payload, str(exc))
+                return
+            ids = [
+                self._send("prove", {"payload": payload, "options": _without_budget(options)})
+                for payload, options in todo
+            ]
+            failed: int | None = None
+            try:
+                start = time.monotonic()
+                for k, (payload, _) in enumerate(todo):
+                    try:
+                        reply = self._receive(ids[k], start + limits[k] + self.margin_s)
+                    except _Overrun:
+                        failed, outcome = k, _overrun(payload, limits[k], self.margin_s, start)
+                    except _Died as exc:
+                        what = f"the prover process died: {self._death(str(exc))}"
+                        failed, outcome = k, _internal(payload, what)
+                    else:
+                        outcome = _outcome(reply, payload, limits[k], self.margin_s, start)
+                    if failed is not None:
+                        self._kill()
+                        self._respawn()
+                        yield outcome
+                        break
+                    start = time.monotonic()  # the child is on the next request already
+                    yield outcome
+            finally:
+                if self._proc is not None and self._answered < self._ids:
+                    self._kill()  # requests left unanswered (an exception, or abandoned)
+                    self._respawn()
+            todo = [] if failed is None else todo[failed + 1 :]
 
     def call(self, op: str, body: dict[str, Any], limit_s: float) -> dict[str, Any]:
         """One request/reply; raises :class:`_Overrun` (child killed after ``limit_s`` +
         margin) or :class:`_Died` (child gone; replaced).  Any exception leaves no child
         half-way through a request: it is killed and a fresh one started."""
         self._ensure_ready()
-        self._ids += 1
-        message = {"id": self._ids, "op": op, **body}
-        data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        deadline = time.monotonic() + limit_s + self.margin_s
+        request = self._send(op, body)
         done = False
         try:
-            reply = self._exchange(data, deadline)
-            if reply.get("id") != self._ids:
-                raise _Died(f"protocol error: reply {str(reply)[:200]} to request {self._ids}")
+            reply = self._receive(request, time.monotonic() + limit_s + self.margin_s)
             done = True
             return reply
         except _Died as exc:
@@ -306,62 +318,71 @@ class Sandbox:
 
     # ------------------------------------------------------------------ JSON lines
 
+    def _send(self, op: str, body: dict[str, Any]) -> int:
+        """Queue one request for the child (written as the pipe takes it); its id."""
+        self._ids += 1
+        message = {"id": self._ids, "op": op, **body}
+        self._outbox += json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        self._outbox += b"\n"
+        return self._ids
+
+    def _receive(self, request: int, deadline: float) -> dict[str, Any]:
+        """The child's answer to ``request`` (answers come in the order of the requests)."""
+        reply = self._next_message(deadline)
+        if reply.get("id") != request:
+            raise _Died(f"protocol error: reply {str(reply)[:200]} to request {request}")
+        self._answered = request
+        return reply
+
     def _drop_selectors(self) -> None:
-        if self._selectors is not None:
-            _, write_sel, read_sel = self._selectors
-            self._selectors = None
-            write_sel.close()
-            read_sel.close()
+        if self._selector is not None:
+            _, selector, _ = self._selector
+            self._selector = None
+            selector.close()
 
-    def _selectors_for(
-        self, proc: subprocess.Popen[bytes]
-    ) -> tuple[selectors.BaseSelector, selectors.BaseSelector]:
-        """The (write, read) selectors of ``proc``'s stdin and stdout, made on first use."""
-        if self._selectors is None or self._selectors[0] is not proc:
-            self._drop_selectors()
-            assert proc.stdin is not None and proc.stdout is not None
-            write_sel, read_sel = selectors.DefaultSelector(), selectors.DefaultSelector()
-            write_sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE)
-            read_sel.register(proc.stdout.fileno(), selectors.EVENT_READ)
-            self._selectors = (proc, write_sel, read_sel)
-        return self._selectors[1], self._selectors[2]
+    def _next_message(self, deadline: float) -> dict[str, Any]:
+        """Write what is queued and read until the child's next line, by ``deadline``.
 
-    def _exchange(self, data: bytes, deadline: float) -> dict[str, Any]:
+        One selector per child, on both pipes (an epoll object per message cost more system
+        calls than the message): its stdout always, its stdin only while requests wait for
+        room — writing and reading together, so that a long request never waits on a child
+        that waits for its answers to be read."""
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
-        fd = proc.stdin.fileno()
-        pending = memoryview(data)
-        while pending:
-            try:  # a pipe with room takes the request at once: no select first
-                pending = pending[os.write(fd, pending) :]
-                continue
-            except BlockingIOError:
-                pass
-            except (BrokenPipeError, OSError) as exc:
-                raise _Died(f"its input is closed ({exc})") from None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Overrun()
-            self._selectors_for(proc)[0].select(remaining)
-        return self._read_message(deadline)
-
-    def _read_message(self, deadline: float) -> dict[str, Any]:
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None
-        fd = proc.stdout.fileno()
+        in_fd, out_fd = proc.stdin.fileno(), proc.stdout.fileno()
+        if self._selector is None or self._selector[0] is not proc:
+            self._drop_selectors()
+            made: selectors.BaseSelector = selectors.DefaultSelector()
+            made.register(out_fd, selectors.EVENT_READ)
+            self._selector = (proc, made, False)
         while b"\n" not in self._buffer:
+            while self._outbox:  # a pipe with room takes the requests at once: no select
+                try:
+                    del self._outbox[: os.write(in_fd, self._outbox)]
+                except BlockingIOError:
+                    break
+                except OSError as exc:  # BrokenPipeError: the child is gone
+                    raise _Died(f"its input is closed ({exc})") from None
+            _, selector, writing = self._selector
+            if bool(self._outbox) != writing:
+                if writing:
+                    selector.unregister(in_fd)
+                else:
+                    selector.register(in_fd, selectors.EVENT_WRITE)
+                self._selector = (proc, selector, not writing)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Overrun()
-            if not self._selectors_for(proc)[1].select(remaining):
-                continue
-            try:
-                chunk = os.read(fd, 1 << 20)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise _Died("its output ended")
-            self._buffer += chunk
+            for key, _ in selector.select(remaining):
+                if key.fd != out_fd:
+                    continue
+                try:
+                    chunk = os.read(out_fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    raise _Died("its output ended")
+                self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         try:
             message = json.loads(line)
@@ -370,6 +391,57 @@ class Sandbox:
         if not isinstance(message, dict):
             raise _Died(f"protocol error: {line[:200]!r}")
         return message
+
+
+def _limit(payload: dict[str, Any], options: dict[str, Any]) -> float:
+    """An attempt's time limit: its ``budget_s``, else the request's own ``timeout``, else
+    the ``timeout`` option (30 s when none is given)."""
+    return float(
+        options.get("budget_s") or payload.get("timeout") or options.get("timeout") or 30.0
+    )
+
+
+def _without_budget(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k != "budget_s"}
+
+
+def _backend(payload: dict[str, Any]) -> str:
+    return str(payload.get("backend") or "z3")
+
+
+def _internal(payload: dict[str, Any], what: str) -> ProofOutcome:
+    return ProofOutcome(Verdict.ERROR, reason=f"internal: {what}", backend=_backend(payload))
+
+
+def _sandbox_stats(start: float, limit: float, margin: float, killed: bool) -> dict[str, Any]:
+    return {
+        "wall_s": round(time.monotonic() - start, 6),
+        "limit_s": limit,
+        "margin_s": margin,
+        "killed": killed,
+    }
+
+
+def _overrun(payload: dict[str, Any], limit: float, margin: float, start: float) -> ProofOutcome:
+    return ProofOutcome(
+        Verdict.TIMEOUT,
+        reason=f"the attempt overran its time limit of {limit:g} s and was stopped "
+        f"(its prover process was killed {margin:g} s after the limit)",
+        backend=_backend(payload),
+        elapsed_s=round(time.monotonic() - start, 6),
+        stats={"sandbox": _sandbox_stats(start, limit, margin, True)},
+    )
+
+
+def _outcome(
+    reply: dict[str, Any], payload: dict[str, Any], limit: float, margin: float, start: float
+) -> ProofOutcome:
+    try:
+        outcome = ProofOutcome.from_json(reply["outcome"])
+        outcome.stats["sandbox"] = _sandbox_stats(start, limit, margin, False)
+        return outcome
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return _internal(payload, f"the prover process sent a bad reply: {exc}: {str(reply)[:200]}")
 
 
 # --------------------------------------------------------------------------- per process
@@ -420,16 +492,32 @@ def run_request(request: Any, *, sandbox: bool | None = None, **options: Any) ->
     or in-process when the setting (or ``sandbox``) is false.
 
     Each concurrent caller gets its own child; children are reused across requests."""
+    (outcome,) = run_requests([(request, options)], sandbox=sandbox)
+    return outcome
+
+
+def run_requests(
+    items: Sequence[tuple[Any, dict[str, Any]]], *, sandbox: bool | None = None
+) -> Generator[ProofOutcome, None, None]:
+    """Run several ``(request, options)`` pairs as :func:`run_request` runs one, and yield
+    their outcomes in order: pipelined in this process's prover child
+    (:meth:`Sandbox.run_many`: each attempt keeps its own limit), or one after another
+    in-process when the setting (or ``sandbox``) is false."""
     from hms_celery.settings import get_settings
 
     settings = get_settings()
     if not (settings.prover_sandbox if sandbox is None else sandbox):
-        return request.run(**options)
-    strategy = options.get("strategy")
-    if strategy is not None and hasattr(strategy, "to_json"):  # a Strategy object: its JSON form
-        options = {**options, "strategy": strategy.to_json()}
+        for request, options in items:
+            yield request.run(**options)
+        return
+    jobs = []
+    for request, options in items:
+        strategy = options.get("strategy")
+        if strategy is not None and hasattr(strategy, "to_json"):
+            options = {**options, "strategy": strategy.to_json()}
+        jobs.append((request.model_dump(mode="json"), options))
     box = _acquire(settings.prover_sandbox_memory_mb or None)
     try:
-        return box.run(request.model_dump(mode="json"), **options)
+        yield from box.run_many(jobs)
     finally:
         _release(box)

@@ -226,3 +226,100 @@ def test_run_request_reuses_a_child_per_caller_and_can_run_in_process():
     assert len(sb._idle) == 1  # one caller: one child, reused
     inline = sb.run_request(request, sandbox=False, **OPTIONS)
     assert inline.verdict is Verdict.PROVED and "sandbox" not in inline.stats
+
+
+def test_pipelined_requests_answer_in_order_as_one_by_one(box):
+    """run_many writes every request at once; the answers are the ones of single runs."""
+    items = [
+        (payload(statement="∀ x : ℝ, x * x ≥ 0"), OPTIONS),
+        (payload(statement="x * x * x > x", assumptions=["x > 0"], variables={"x": "ℝ"}), OPTIONS),
+        (payload(statement="∀ x : ℝ, x +* 1"), OPTIONS),
+        (payload(statement=BOUNDED_ONLY), {**OPTIONS, "max_size": 3}),
+    ]
+    piped = list(box.run_many(items))
+    alone = [box.run(p, **o) for p, o in items]
+    assert [o.verdict for o in piped] == [o.verdict for o in alone] == [
+        Verdict.PROVED, Verdict.REFUTED, Verdict.ERROR, Verdict.BOUNDED,
+    ]  # fmt: skip
+    assert piped[1].counterexample == alone[1].counterexample
+    assert piped[2].reason == alone[2].reason and "1:13" in piped[2].reason
+    assert box.started == 1 and all(o.stats["sandbox"]["killed"] is False for o in piped)
+
+
+def test_a_pipelined_overrun_times_out_that_attempt_only(box):
+    """Each request keeps its own limit; the ones after an overrun go to a fresh child."""
+    items = [
+        (payload(statement="1 = 1"), OPTIONS),
+        (payload(**STUBBORN, timeout=1), OPTIONS),
+        (payload(statement="∀ x : ℝ, x * x ≥ 0"), OPTIONS),
+        (payload(statement="x + 1 < x", variables={"x": "ℤ"}), OPTIONS),
+    ]
+    box.call("ping", {}, 5)
+    first = box.pid
+    outcomes = list(box.run_many(items))
+    assert [o.verdict for o in outcomes] == [
+        Verdict.PROVED, Verdict.TIMEOUT, Verdict.PROVED, Verdict.REFUTED,
+    ]  # fmt: skip
+    assert outcomes[1].reason.startswith("the attempt overran its time limit of 1 s")
+    assert outcomes[1].stats["sandbox"]["killed"] is True
+    assert _gone(first) and box.pid != first and box.started == 2
+
+
+def test_a_pipelined_child_that_dies_fails_that_attempt_and_the_rest_run(box):
+    box.call("ping", {}, 5)
+    pid = box.pid
+    items = [
+        (payload(**STUBBORN, timeout=30), OPTIONS),
+        (payload(statement="∀ x : ℝ, x * x ≥ 0"), OPTIONS),
+    ]
+    outcomes = box.run_many(items)
+
+    def kill_when_busy() -> None:
+        busy_from = cpu_seconds(pid)
+        wait_until(lambda: cpu_seconds(pid) > busy_from + 0.2, 10, "the child to be busy")
+        os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer would
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    first = next(outcomes)
+    killer.join(10)
+    assert first.verdict is Verdict.ERROR
+    assert first.reason == "internal: the prover process died: killed by SIGKILL (out of memory?)"
+    assert next(outcomes).verdict is Verdict.PROVED
+    assert box.pid != pid
+
+
+def test_a_pipeline_abandoned_half_way_leaves_no_answer_behind(box):
+    """Stopping after the first answer kills the child: the next request can never read an
+    answer meant for an abandoned one."""
+    items = [(payload(statement="1 = 1"), OPTIONS), (payload(**STUBBORN, timeout=30), OPTIONS)]
+    box.call("ping", {}, 5)
+    pid = box.pid
+    outcomes = box.run_many(items)
+    assert next(outcomes).verdict is Verdict.PROVED
+    outcomes.close()
+    assert _gone(pid)
+    out = box.run(payload(statement="x + 1 < x", variables={"x": "ℤ"}), **OPTIONS)
+    assert out.verdict is Verdict.REFUTED
+
+
+def test_a_large_pipeline_neither_blocks_nor_loses_an_answer(box):
+    """Requests larger than a pipe's buffer are written while the answers are read."""
+    big = "∀ x : ℝ, " + " + ".join(["x"] * 4000) + " ≥ " + " + ".join(["x"] * 4000)
+    items = [(payload(statement=big), OPTIONS) for _ in range(12)]
+    outcomes = list(box.run_many(items))
+    assert len(outcomes) == 12 and {o.verdict for o in outcomes} == {Verdict.PROVED}
+
+
+def test_run_requests_pipelines_in_the_child_or_runs_in_process():
+    requests = [
+        (ProofRequest.build(statement="∀ x : ℝ, x * x ≥ 0"), OPTIONS),
+        (ProofRequest.build(statement="x + 1 < x", variables={"x": "ℤ"}), OPTIONS),
+    ]
+    piped = list(sb.run_requests(requests, sandbox=True))
+    inline = list(sb.run_requests(requests, sandbox=False))
+    assert [o.verdict for o in piped] == [o.verdict for o in inline]
+    assert [o.verdict for o in piped] == [Verdict.PROVED, Verdict.REFUTED]
+    assert all("sandbox" in o.stats for o in piped) and not any(
+        "sandbox" in o.stats for o in inline
+    )
