@@ -31,17 +31,19 @@ environment and working directory, hence the same settings; a change of any ``HM
 variable starts a new child.  It exits when the worker process goes away (end of its stdin,
 or a new parent process id).
 
-:func:`run_request` is what the tasks call; ``HMS_PROVER_SANDBOX=false`` runs attempts in
-the worker process (debugging).  :func:`~.prover.prove` itself stays in-process.
+:func:`run_request` is what the tasks call, and :func:`run_requests` what a batch calls: its
+requests are pipelined (written at once, answered in order, so the child goes from one proof
+to the next without waiting), each keeping its own limit.  The pipe itself is
+:mod:`.sandbox_pipe`; the outcomes made of an overrun or a death, :mod:`.sandbox_outcomes`.
+``HMS_PROVER_SANDBOX=false`` runs attempts in the worker process (debugging).
+:func:`~.prover.prove` itself stays in-process.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -51,7 +53,11 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .verdict import ProofOutcome, Verdict
+from .sandbox_outcomes import answered, attempt_limit, internal, overrun
+from .sandbox_pipe import ChildPipe
+from .sandbox_pipe import Died as _Died
+from .sandbox_pipe import Overrun as _Overrun
+from .verdict import ProofOutcome
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -75,14 +81,6 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 class SandboxError(RuntimeError):
     """The child could not be started or broke the protocol (the message says how)."""
-
-
-class _Overrun(Exception):
-    pass
-
-
-class _Died(Exception):
-    pass
 
 
 def _env_fingerprint() -> tuple[Any, ...]:
@@ -110,10 +108,7 @@ class Sandbox:
         self.owner_pid = os.getpid()
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = False
-        self._buffer = b""
-        self._outbox = bytearray()  # requests not yet taken by the child's stdin
-        # (child, selector on its pipes, whether its stdin is registered): see _next_message
-        self._selector: tuple[Any, selectors.BaseSelector, bool] | None = None
+        self._pipe: ChildPipe | None = None  # the JSON lines to and from the current child
         self._ids = 0  # the last request's id
         self._answered = 0  # the last answered request's id
         self._fingerprint: tuple[Any, ...] | None = None
@@ -139,19 +134,14 @@ class Sandbox:
         self._proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env
         )
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        os.set_blocking(self._proc.stdin.fileno(), False)
-        os.set_blocking(self._proc.stdout.fileno(), False)
+        self._pipe = ChildPipe(self._proc)
         self._ready = False
-        self._buffer = b""
         self._fingerprint = _env_fingerprint()
         self.started += 1
 
     def close(self) -> None:
         """Stop the child (it exits at the end of its input; killed if it does not)."""
-        self._drop_selectors()
-        self._outbox.clear()
-        self._answered = self._ids
+        self._drop_pipe()
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -167,10 +157,7 @@ class Sandbox:
                 proc.stdout.close()
 
     def _kill(self) -> None:
-        self._drop_selectors()
-        self._outbox.clear()  # nothing is owed by, or to, a killed child
-        self._buffer = b""
-        self._answered = self._ids
+        self._drop_pipe()
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -185,6 +172,12 @@ class Sandbox:
             except OSError:
                 pass
 
+    def _drop_pipe(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        self._answered = self._ids  # nothing is owed by, or to, a child that is gone
+
     def _ensure_ready(self) -> None:
         if self._proc is not None and (
             self._proc.poll() is not None or self._fingerprint != _env_fingerprint()
@@ -195,7 +188,8 @@ class Sandbox:
         if self._ready:
             return
         try:
-            hello = self._next_message(time.monotonic() + READY_TIMEOUT_S)
+            assert self._pipe is not None
+            hello = self._pipe.next_message(time.monotonic() + READY_TIMEOUT_S)
         except _Overrun:
             self._kill()
             raise SandboxError(
@@ -239,12 +233,12 @@ class Sandbox:
         another's."""
         todo = [(payload, dict(options)) for payload, options in items]
         while todo:
-            limits = [_limit(payload, options) for payload, options in todo]
+            limits = [attempt_limit(payload, options) for payload, options in todo]
             try:
                 self._ensure_ready()  # a new child's start-up is not part of any limit
             except SandboxError as exc:
                 for payload, _ in todo:
-                    yield _internal(payload, str(exc))
+                    yield internal(payload, str(exc))
                 return
             ids = [
                 self._send("prove", {"payload": payload, "options": _without_budget(options)})
@@ -257,12 +251,12 @@ class Sandbox:
                     try:
                         reply = self._receive(ids[k], start + limits[k] + self.margin_s)
                     except _Overrun:
-                        failed, outcome = k, _overrun(payload, limits[k], self.margin_s, start)
+                        failed, outcome = k, overrun(payload, limits[k], self.margin_s, start)
                     except _Died as exc:
                         what = f"the prover process died: {self._death(str(exc))}"
-                        failed, outcome = k, _internal(payload, what)
+                        failed, outcome = k, internal(payload, what)
                     else:
-                        outcome = _outcome(reply, payload, limits[k], self.margin_s, start)
+                        outcome = answered(reply, payload, limits[k], self.margin_s, start)
                     if failed is not None:
                         self._kill()
                         self._respawn()
@@ -320,128 +314,23 @@ class Sandbox:
 
     def _send(self, op: str, body: dict[str, Any]) -> int:
         """Queue one request for the child (written as the pipe takes it); its id."""
+        assert self._pipe is not None
         self._ids += 1
-        message = {"id": self._ids, "op": op, **body}
-        self._outbox += json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
-        self._outbox += b"\n"
+        self._pipe.send({"id": self._ids, "op": op, **body})
         return self._ids
 
     def _receive(self, request: int, deadline: float) -> dict[str, Any]:
         """The child's answer to ``request`` (answers come in the order of the requests)."""
-        reply = self._next_message(deadline)
+        assert self._pipe is not None
+        reply = self._pipe.next_message(deadline)
         if reply.get("id") != request:
             raise _Died(f"protocol error: reply {str(reply)[:200]} to request {request}")
         self._answered = request
         return reply
 
-    def _drop_selectors(self) -> None:
-        if self._selector is not None:
-            _, selector, _ = self._selector
-            self._selector = None
-            selector.close()
-
-    def _next_message(self, deadline: float) -> dict[str, Any]:
-        """Write what is queued and read until the child's next line, by ``deadline``.
-
-        One selector per child, on both pipes (an epoll object per message cost more system
-        calls than the message): its stdout always, its stdin only while requests wait for
-        room — writing and reading together, so that a long request never waits on a child
-        that waits for its answers to be read."""
-        proc = self._proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
-        in_fd, out_fd = proc.stdin.fileno(), proc.stdout.fileno()
-        if self._selector is None or self._selector[0] is not proc:
-            self._drop_selectors()
-            made: selectors.BaseSelector = selectors.DefaultSelector()
-            made.register(out_fd, selectors.EVENT_READ)
-            self._selector = (proc, made, False)
-        while b"\n" not in self._buffer:
-            while self._outbox:  # a pipe with room takes the requests at once: no select
-                try:
-                    del self._outbox[: os.write(in_fd, self._outbox)]
-                except BlockingIOError:
-                    break
-                except OSError as exc:  # BrokenPipeError: the child is gone
-                    raise _Died(f"its input is closed ({exc})") from None
-            _, selector, writing = self._selector
-            if bool(self._outbox) != writing:
-                if writing:
-                    selector.unregister(in_fd)
-                else:
-                    selector.register(in_fd, selectors.EVENT_WRITE)
-                self._selector = (proc, selector, not writing)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Overrun()
-            for key, _ in selector.select(remaining):
-                if key.fd != out_fd:
-                    continue
-                try:
-                    chunk = os.read(out_fd, 1 << 20)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    raise _Died("its output ended")
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        try:
-            message = json.loads(line)
-        except ValueError as exc:
-            raise _Died(f"protocol error: {exc}: {line[:200]!r}") from None
-        if not isinstance(message, dict):
-            raise _Died(f"protocol error: {line[:200]!r}")
-        return message
-
-
-def _limit(payload: dict[str, Any], options: dict[str, Any]) -> float:
-    """An attempt's time limit: its ``budget_s``, else the request's own ``timeout``, else
-    the ``timeout`` option (30 s when none is given)."""
-    return float(
-        options.get("budget_s") or payload.get("timeout") or options.get("timeout") or 30.0
-    )
-
 
 def _without_budget(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k != "budget_s"}
-
-
-def _backend(payload: dict[str, Any]) -> str:
-    return str(payload.get("backend") or "z3")
-
-
-def _internal(payload: dict[str, Any], what: str) -> ProofOutcome:
-    return ProofOutcome(Verdict.ERROR, reason=f"internal: {what}", backend=_backend(payload))
-
-
-def _sandbox_stats(start: float, limit: float, margin: float, killed: bool) -> dict[str, Any]:
-    return {
-        "wall_s": round(time.monotonic() - start, 6),
-        "limit_s": limit,
-        "margin_s": margin,
-        "killed": killed,
-    }
-
-
-def _overrun(payload: dict[str, Any], limit: float, margin: float, start: float) -> ProofOutcome:
-    return ProofOutcome(
-        Verdict.TIMEOUT,
-        reason=f"the attempt overran its time limit of {limit:g} s and was stopped "
-        f"(its prover process was killed {margin:g} s after the limit)",
-        backend=_backend(payload),
-        elapsed_s=round(time.monotonic() - start, 6),
-        stats={"sandbox": _sandbox_stats(start, limit, margin, True)},
-    )
-
-
-def _outcome(
-    reply: dict[str, Any], payload: dict[str, Any], limit: float, margin: float, start: float
-) -> ProofOutcome:
-    try:
-        outcome = ProofOutcome.from_json(reply["outcome"])
-        outcome.stats["sandbox"] = _sandbox_stats(start, limit, margin, False)
-        return outcome
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return _internal(payload, f"the prover process sent a bad reply: {exc}: {str(reply)[:200]}")
 
 
 # --------------------------------------------------------------------------- per process
