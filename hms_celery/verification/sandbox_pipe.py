@@ -9,6 +9,7 @@ that is itself waiting for its answers to be read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -42,10 +43,12 @@ class ChildPipe:
         self._writing = False  # whether stdin is registered (requests wait for room)
 
     def send(self, message: dict[str, Any]) -> None:
-        """Queue ``message`` as one line; it is written as the pipe takes it."""
+        """Queue ``message`` as one line; it is written as the pipe takes it (a child that is
+        gone is reported by :meth:`next_message`, never here)."""
         self._outbox += json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
         self._outbox += b"\n"
-        self._flush()
+        with contextlib.suppress(Died):
+            self._flush()
 
     def next_message(self, deadline: float) -> dict[str, Any]:
         """Write what is queued and read until the child's next line, by ``deadline``
