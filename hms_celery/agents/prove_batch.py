@@ -107,23 +107,23 @@ def prove_batch_task(self: ProveBatchTask, members: list[dict[str, Any]]) -> dic
     runnable = [(m, s) for m, s in self.request.hms_batch if not s.task_final]
     proofs: list[tuple[Member, AttemptStart, ProofRequest]] = []
     jobs: list[tuple[ProofRequest, dict[str, Any]]] = []
-    for member, start in runnable:
-        request, options, invalid = prepare_payload(member.payload, start.family)
-        if request is None:
-            finished.append(Finished(member.task_id, start.number, None, invalid))
-        else:
-            proofs.append((member, start, request))
-            jobs.append((request, options))
-    done = 0
-    try:  # pipelined in this process's prover child; each proof keeps its own limit
+    try:
+        for member, start in runnable:
+            request, options, invalid = prepare_payload(member.payload, start.family)
+            if request is None:
+                finished.append(Finished(member.task_id, start.number, None, invalid))
+            else:
+                proofs.append((member, start, request))
+                jobs.append((request, options))
+        # pipelined in this process's prover child; each proof keeps its own limit
         with contextlib.closing(run_requests(jobs)) as outcomes:
             for (member, start, request), outcome in zip(proofs, outcomes, strict=True):
                 finished.append(Finished(member.task_id, start.number, request.theorem_id, outcome))
                 reports += breaker_outcome(request, outcome)
-                done += 1
     except SoftTimeLimitExceeded:  # the proofs done are committed, the others released
         pass
-    left = [(member, start) for member, start, _ in proofs[done:]]
+    done = {f.task_id for f in finished}
+    left = [(member, start) for member, start in runnable if member.task_id not in done]
     report_outcomes(agent, reports)
     won = commit_results(finished, agent=agent)
     self.request.hms_batch_committed = {f.task_id for f in finished}
