@@ -240,12 +240,12 @@ class Sandbox:
                 for payload, _ in todo:
                     yield internal(payload, str(exc))
                 return
-            ids = [
-                self._send("prove", {"payload": payload, "options": _without_budget(options)})
-                for payload, options in todo
-            ]
             failed: int | None = None
-            try:
+            try:  # from the first request on: an exception leaves no request unanswered
+                ids = [
+                    self._send("prove", {"payload": payload, "options": _without_budget(options)})
+                    for payload, options in todo
+                ]
                 start = time.monotonic()
                 for k, (payload, _) in enumerate(todo):
                     try:
